@@ -1,0 +1,1 @@
+"""The command-line shell: click commands that parse flags, call `leakaudit.api`, render."""

@@ -1,0 +1,62 @@
+"""The one root exception and the exit codes.
+
+The library raises `LeakauditError` (or a subclass) carrying the source location; only the CLI
+turns it into a one-line message and `ExitCode.ERROR`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of every leakaudit command (SPEC §5)."""
+
+    OK = 0
+    FINDINGS = 1
+    ERROR = 2
+
+
+class LeakauditError(Exception):
+    """Root of every error a user can cause; carries `path:line` when one is known."""
+
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+
+    @property
+    def location(self) -> str | None:
+        """`path:line`, `path`, or None."""
+        if self.path is None:
+            return None
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class InputError(LeakauditError):
+    """An input file cannot be ingested (missing required column, unreadable file, …)."""
+
+
+class StoreError(LeakauditError):
+    """The database cannot be opened, migrated or queried."""
+
+
+class QueryError(StoreError):
+    """An ad-hoc SQL query failed; the message is DuckDB's."""
+
+
+class ConfigError(LeakauditError):
+    """Bad flags, parameters or configuration."""
+
+
+class RuleError(LeakauditError):
+    """A rule or rule pack is invalid."""
+
+
+class StrictModeError(InputError):
+    """`--strict` was given and rows were quarantined; the ingest was rolled back."""

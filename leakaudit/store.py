@@ -1,0 +1,161 @@
+"""The DuckDB database every stage shares: open, schema, migrations, transactions.
+
+The store knows tables, not files or rules. Ingest writes into it inside `transaction()`;
+rules and ad-hoc queries read from it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from leakaudit.errors import StoreError
+from leakaudit.schema import TABLES, table_ddl
+
+DEFAULT_DB = "leakaudit.duckdb"
+DB_ENV = "LEAKAUDIT_DB"
+MEMORY = ":memory:"
+
+# Each entry migrates the schema from version i to i + 1; never edit a released step, append.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        *(table_ddl(t) for t in TABLES.values()),
+        """CREATE SEQUENCE IF NOT EXISTS ingest_id_seq START 1""",
+        """CREATE TABLE IF NOT EXISTS ingest_log (
+            ingest_id BIGINT PRIMARY KEY,
+            path VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            size BIGINT NOT NULL,
+            table_name VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            compression VARCHAR,
+            rows BIGINT NOT NULL,
+            rejected BIGINT NOT NULL,
+            unknown_values JSON,
+            extra_columns VARCHAR[],
+            ingested_at TIMESTAMPTZ NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS quarantine (
+            ingest_id BIGINT NOT NULL,
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT NOT NULL,
+            table_name VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def resolve_db_path(db: str | os.PathLike[str] | None) -> str:
+    """`--db`, else `$LEAKAUDIT_DB`, else `./leakaudit.duckdb`."""
+    if db is not None:
+        return str(db)
+    return os.environ.get(DB_ENV) or DEFAULT_DB
+
+
+class Store:
+    """An open leakaudit database.
+
+    Use `Store.open(...)` as a context manager. A read-only store never migrates: it refuses a
+    database that was never initialised or has an older schema.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool):
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    @classmethod
+    def open(cls, db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Store:
+        path = resolve_db_path(db)
+        if read_only and path != MEMORY and not Path(path).exists():
+            raise StoreError(
+                "No leakaudit database here; run `leakaudit ingest` first or pass --db.", path
+            )
+        try:
+            con = duckdb.connect(path, read_only=read_only and path != MEMORY)
+        except duckdb.Error as exc:
+            raise StoreError(f"Cannot open the database: {exc}", path) from exc
+        con.execute("SET TimeZone = 'UTC'")
+        store = cls(con, path, read_only)
+        if read_only and path != MEMORY:
+            store._check_version()
+        else:
+            store.migrate()
+        return store
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- schema ----------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def _check_version(self) -> None:
+        version = self.schema_version()
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"The database has schema version {version}, this leakaudit needs "
+                f"{SCHEMA_VERSION}; open it once without read-only access (e.g. `leakaudit "
+                "ingest`) to migrate it.",
+                self.path,
+            )
+
+    def migrate(self) -> None:
+        """Bring the schema forward to `SCHEMA_VERSION`, one recorded step at a time."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"The database has schema version {current}, newer than this leakaudit "
+                f"({SCHEMA_VERSION}); upgrade leakaudit.",
+                self.path,
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in MIGRATIONS[version]:
+                    self.con.execute(statement)
+                self.con.execute(
+                    "INSERT INTO schema_version VALUES (?, current_timestamp)", [version + 1]
+                )
+
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: any exception (or a kill) leaves the database as it was."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- reading ---------------------------------------------------------------------------
+    def table_rows(self, table: str) -> int:
+        """Row count of a native table (0 when absent)."""
+        if table not in TABLES:
+            raise StoreError(f"Unknown table {table!r}.")
+        row = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+        return int(row[0]) if row else 0
