@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -50,6 +51,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """The first value of a query's first row, or None; the result is always consumed.
+
+    DuckDB 2 refuses new work on a connection whose last result was not read to the end, so
+    `fetchone()` is never used on its own.
+    """
+    rows = (
+        con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    )
+    return rows[0][0] if rows else None
 
 
 def resolve_db_path(db: str | os.PathLike[str] | None) -> str:
@@ -101,13 +114,13 @@ class Store:
 
     # -- schema ----------------------------------------------------------------------------
     def schema_version(self) -> int:
-        exists = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()
-        if not exists or not exists[0]:
+        exists = scalar(
+            self.con,
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'",
+        )
+        if not exists:
             return 0
-        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0] or 0) if row else 0
+        return int(scalar(self.con, "SELECT max(version) FROM schema_version") or 0)
 
     def _check_version(self) -> None:
         version = self.schema_version()
@@ -157,5 +170,4 @@ class Store:
         """Row count of a native table (0 when absent)."""
         if table not in TABLES:
             raise StoreError(f"Unknown table {table!r}.")
-        row = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
-        return int(row[0]) if row else 0
+        return int(scalar(self.con, f'SELECT count(*) FROM "{table}"'))

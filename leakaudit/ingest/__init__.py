@@ -1,0 +1,208 @@
+"""Ingest: input files (or in-memory records) → the store's native tables, in one transaction.
+
+`ingest_paths` is what `leakaudit ingest` and `leakaudit audit` call; `ingest_records` puts
+a few rows through exactly the same validation (rule tests, notebooks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from leakaudit.errors import InputError, StrictModeError
+from leakaudit.ingest.discover import SourceFile, discover
+from leakaudit.ingest.lines import LineBatch
+from leakaudit.ingest.load import describe_unknown, load_staged
+from leakaudit.ingest.stage import Staged, stage_file, stage_jsonl
+from leakaudit.progress import Progress, SilentProgress
+from leakaudit.schema import TABLES
+from leakaudit.store import Store, scalar
+
+__all__ = ["FileResult", "IngestReport", "discover", "ingest_paths", "ingest_records"]
+
+
+@dataclass
+class FileResult:
+    """One input file's outcome."""
+
+    path: str
+    table: str
+    sha256: str
+    rows: int = 0
+    rejected: int = 0
+    skipped: bool = False  # already ingested (same sha256): nothing added
+    ingest_id: int | None = None
+    unknown_values: dict[str, dict[str, int]] = field(default_factory=dict)
+    extra_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one `ingest`: per file, and the first quarantined rows for messages."""
+
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def unknown_values(self) -> int:
+        return sum(n for f in self.files for per in f.unknown_values.values() for n in per.values())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _already_ingested(store: Store, sha256: str) -> bool:
+    return bool(scalar(store.con, "SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]))
+
+
+def _load_and_log(
+    store: Store, staged: Staged, source: SourceFile, sha256: str, size: int
+) -> FileResult:
+    con = store.con
+    ingest_id = int(scalar(con, "SELECT nextval('ingest_id_seq')"))
+    try:
+        loaded = load_staged(con, staged, source, ingest_id)
+    finally:
+        if staged.temp_dir is not None:
+            staged.temp_dir.cleanup()
+    # On failure the transaction rolls back and takes these temp objects with it.
+    for obj in staged.cleanup:
+        kind, name = obj.split()
+        con.execute(f"DROP {kind} IF EXISTS {name}")
+    con.execute(
+        """
+        INSERT INTO ingest_log
+        VALUES ($id, $path, $sha, $size, $tbl, $fmt, $comp, $rows, $rej, $unknown, $extra,
+                current_timestamp)
+        """,
+        {
+            "id": ingest_id,
+            "path": source.display,
+            "sha": sha256,
+            "size": size,
+            "tbl": source.table,
+            "fmt": source.format,
+            "comp": source.compression,
+            "rows": loaded.rows,
+            "rej": loaded.rejected,
+            "unknown": describe_unknown(loaded.unknown_values),
+            "extra": loaded.extra_columns,
+        },
+    )
+    return FileResult(
+        source.display,
+        source.table,
+        sha256,
+        loaded.rows,
+        loaded.rejected,
+        unknown_values=loaded.unknown_values,
+        extra_columns=loaded.extra_columns,
+        ingest_id=ingest_id,
+    )
+
+
+def ingest_paths(
+    store: Store,
+    paths: list[str | os.PathLike[str]],
+    *,
+    as_table: str | None = None,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest files and folders; all or nothing.
+
+    Bad rows are quarantined and counted; a file already ingested (same sha256) adds nothing.
+    With `strict`, any quarantined row raises `StrictModeError` after rolling back.
+    """
+    progress = progress or SilentProgress()
+    sources = discover(paths, as_table)
+    report = IngestReport()
+    seen: set[str] = set()
+    with store.transaction():
+        for source in sources:
+            sha256 = sha256_file(source.path)
+            if sha256 in seen or _already_ingested(store, sha256):
+                report.files.append(FileResult(source.display, source.table, sha256, skipped=True))
+                continue
+            seen.add(sha256)
+            size = source.path.stat().st_size
+            progress.start(source.display, size)
+            try:
+                staged = stage_file(store.con, source, progress.advance)
+                report.files.append(_load_and_log(store, staged, source, sha256, size))
+            finally:
+                progress.finish()
+        if strict and report.rejected:
+            raise _strict_error(store, report)
+    return report
+
+
+def _strict_error(store: Store, report: IngestReport) -> StrictModeError:
+    """The first quarantined row of this ingest, as the one line `--strict` reports."""
+    ids = [f.ingest_id for f in report.files if f.rejected]
+    rows = store.con.execute(
+        """
+        SELECT source_file, source_line, reason
+        FROM quarantine
+        WHERE list_contains($ids, ingest_id)
+        ORDER BY ingest_id, source_line
+        LIMIT 1
+        """,
+        {"ids": ids},
+    ).fetchall()
+    path, line, reason = rows[0] if rows else (None, None, "rows were quarantined")
+    return StrictModeError(
+        f"{reason} ({report.rejected} row(s) quarantined; --strict makes that an error, "
+        "so nothing was ingested)",
+        path,
+        line,
+    )
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def ingest_records(
+    store: Store, table: str, records: Iterable[dict[str, Any]], source: str = "<inline>"
+) -> FileResult:
+    """Validate and load in-memory rows exactly like a JSON Lines file named `source`.
+
+    Each record becomes one line (line numbers from 1), so quarantine reasons and evidence
+    locations read as they would for a file.
+    """
+    if table not in TABLES:
+        raise InputError(f"Unknown table {table!r}; choose one of {', '.join(TABLES)}.")
+    text = [json.dumps(r, default=_json_default, ensure_ascii=False).encode() for r in records]
+    payload = b"\n".join(text)
+    lines = pa.array(text, pa.binary())
+    zeros = np.zeros(len(text), dtype=np.int64)
+    batch = LineBatch(1, lines, zeros, zeros.astype(bool), len(payload))
+    sha256 = hashlib.sha256(payload).hexdigest()
+    src = SourceFile(Path(source), table, "jsonl", None)
+    with store.transaction():
+        staged = stage_jsonl(store.con, [batch] if text else [], lambda _: None)
+        return _load_and_log(store, staged, src, sha256, len(payload))

@@ -1,0 +1,130 @@
+"""Which files to ingest, into which table, in which format (SPEC §1).
+
+A file's table comes from `--as`, else its name (`devices.csv`,
+`access_events-2024-06-01.jsonl.gz`), else the folder it sits in (`staff_access/part-1.parquet`).
+Format comes from the extension; compression from the file's magic bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from leakaudit.errors import InputError
+from leakaudit.schema import TABLES
+
+FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+COMPRESSION_SUFFIXES: dict[str, str] = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".zst": "zstd",
+    ".zstd": "zstd",
+}
+MAGIC: tuple[tuple[bytes, str], ...] = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"))
+
+# Longest names first, so `staff_access…` never falls to `staff`.
+_BY_LENGTH = sorted(TABLES, key=len, reverse=True)
+_SEPARATOR = re.compile(r"[-_.0-9]")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file and how to read it."""
+
+    path: Path
+    table: str
+    format: str  # csv | jsonl | parquet
+    compression: str | None  # gzip | zstd | None
+
+    @property
+    def display(self) -> str:
+        """The path as recorded in provenance: as the user named it, with `/` separators."""
+        return self.path.as_posix()
+
+
+def sniff_compression(path: Path) -> str | None:
+    """gzip or zstd by magic bytes (extensions lie), else None."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    return next((name for magic, name in MAGIC if head.startswith(magic)), None)
+
+
+def split_name(name: str) -> tuple[str, str | None, str | None]:
+    """`access_events-1.jsonl.gz` → (`access_events-1`, `jsonl`, `gzip`)."""
+    stem, compression = name, None
+    for suffix, comp in COMPRESSION_SUFFIXES.items():
+        if stem.lower().endswith(suffix):
+            stem, compression = stem[: -len(suffix)], comp
+            break
+    for suffix, fmt in FORMATS.items():
+        if stem.lower().endswith(suffix):
+            return stem[: -len(suffix)], fmt, compression
+    return stem, None, compression
+
+
+def table_from_name(stem: str) -> str | None:
+    """`access_events-2024-06-01` → `access_events`; None when no table name matches."""
+    lowered = stem.lower()
+    for table in _BY_LENGTH:
+        if lowered == table or (
+            lowered.startswith(table) and _SEPARATOR.match(lowered, len(table))
+        ):
+            return table
+    return None
+
+
+def resolve(path: Path, as_table: str | None) -> SourceFile | None:
+    """How to read one file; None for files that are not tabular inputs (README, scripts)."""
+    stem, fmt, _ = split_name(path.name)
+    if fmt is None:
+        return None
+    table = as_table or table_from_name(stem) or table_from_name(path.parent.name)
+    if table is None:
+        raise InputError(
+            "Cannot tell which table this file belongs to: name it after a table "
+            f"({', '.join(TABLES)}), put it in a folder named after one, or pass --as TABLE.",
+            path,
+        )
+    return SourceFile(path, table, fmt, sniff_compression(path))
+
+
+def discover(paths: list[str | os.PathLike[str]], as_table: str | None = None) -> list[SourceFile]:
+    """Every input file under `paths`, folders walked in sorted order, each file once."""
+    if as_table is not None and as_table not in TABLES:
+        raise InputError(f"Unknown table {as_table!r} for --as; choose one of {', '.join(TABLES)}.")
+    found: list[SourceFile] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        root = Path(raw)
+        if not root.exists():
+            raise InputError("No such file or folder.", root)
+        if root.is_dir():
+            candidates = sorted(p for p in root.rglob("*") if p.is_file())
+            explicit = False
+        else:
+            candidates, explicit = [root], True
+        for path in candidates:
+            key = path.resolve()
+            if key in seen:
+                continue
+            source = resolve(path, as_table)
+            if source is None:
+                if explicit:
+                    raise InputError(
+                        "Unknown input format: expected .csv, .jsonl/.ndjson/.json or "
+                        ".parquet, optionally with .gz or .zst.",
+                        path,
+                    )
+                continue
+            seen.add(key)
+            found.append(source)
+    return found

@@ -1,0 +1,348 @@
+"""Readers: one input file → a staging view of its rows, each with its physical line.
+
+A stage has `_line` (physical line; Parquet: 1-based row number), `_pre_error` (the reason a
+row was already unreadable: malformed JSON, a CSV record with the wrong number of fields …),
+`_raw` (the row's original text where the reader has it) and `c0 … cN` (the file's own
+columns, named `names[i]`). Source column names are data, never pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from leakaudit.errors import InputError
+from leakaudit.ingest.discover import SourceFile
+from leakaudit.ingest.lines import LineBatch, iter_lines, open_stream
+from leakaudit.store import scalar
+
+Advance = Callable[[int], None]
+_counter = itertools.count(1)
+
+
+@dataclass
+class Staged:
+    """A file's rows, staged in DuckDB, ready for validation into its native table."""
+
+    relation: str  # a temp table, or a parenthesised SELECT, with _line, _pre_error, _raw, c0 …
+    name: str  # a unique prefix for the loader's own temp tables
+    names: list[str]  # the file's column names, in order (c0 … cN)
+    kind: str  # text (VARCHAR cells) | json (JSON values) | typed (Parquet types)
+    types: list[str] = field(default_factory=list)  # DuckDB type of each column (typed only)
+    header_line: int | None = None  # CSV: the physical line of the header row
+    raw_from_lines: bool = False  # CSV: fetch `_raw` of bad rows from the file afterwards
+    logical: np.ndarray | None = None  # CSV: physical line where each logical line starts
+    logical_ends: np.ndarray | None = None  # CSV: … and its last physical line
+
+    def span(self, line: int) -> tuple[int, int]:
+        """First and last physical line of the CSV record starting at `line`."""
+        if self.logical is None or self.logical_ends is None:
+            return line, line
+        i = int(np.searchsorted(self.logical, line))
+        return line, int(self.logical_ends[i])
+
+    cleanup: list[str] = field(default_factory=list)  # temp objects to drop afterwards
+    temp_dir: tempfile.TemporaryDirectory[str] | None = None
+    params: dict[str, object] = field(default_factory=dict)  # bound values `relation` uses
+
+
+def _temp_name(prefix: str) -> str:
+    return f"_la_{prefix}_{next(_counter)}"
+
+
+def _column_list(n: int) -> str:
+    return ", ".join(f"c{i}" for i in range(n))
+
+
+# -- JSON Lines ---------------------------------------------------------------------------
+def _line_table(batches: Iterable[LineBatch], advance: Advance) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        advance(batch.nbytes)
+        yield pa.RecordBatch.from_arrays([batch.line_numbers(), batch.lines], names=["line", "raw"])
+
+
+def stage_jsonl(
+    con: duckdb.DuckDBPyConnection, batches: Iterable[LineBatch], advance: Advance
+) -> Staged:
+    """Stage JSON Lines: raw lines into DuckDB, parsed and split into keys there."""
+    lines = _temp_name("lines")
+    schema = pa.schema([("line", pa.int64()), ("raw", pa.binary())])
+    reader = pa.RecordBatchReader.from_batches(schema, _line_table(batches, advance))
+    source = _temp_name("arrow")
+    con.register(source, reader)
+    try:
+        # Decode once; blank lines are not rows (and are not errors).
+        con.execute(
+            f"""
+            CREATE TEMP TABLE {lines} AS
+            SELECT line AS _line, try(decode(raw)) AS _text, raw
+            FROM {source}
+            WHERE NOT regexp_matches(CAST(raw AS VARCHAR), '^\\s*$')
+            """
+        )
+    finally:
+        con.unregister(source)
+    names = [
+        row[0]
+        for row in con.execute(
+            f"""
+            SELECT key
+            FROM (
+                SELECT unnest(json_keys(_text)) AS key, _line
+                FROM {lines}
+                WHERE json_valid(_text) AND json_type(_text) = 'OBJECT'
+            )
+            GROUP BY key
+            ORDER BY min(_line), key
+            """
+        ).fetchall()
+    ]
+    paths = ['$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"' for name in names]
+    columns = "".join(f", _v[{i + 1}] AS c{i}" for i in range(len(names)))
+    relation = f"""(
+        WITH checked AS (
+            SELECT
+                _line,
+                CASE
+                    WHEN _text IS NULL THEN 'line is not valid UTF-8'
+                    WHEN NOT json_valid(_text) THEN 'malformed JSON'
+                    WHEN json_type(_text) <> 'OBJECT'
+                        THEN 'JSON value is ' || lower(json_type(_text)) || ', not an object'
+                END AS _pre_error,
+                coalesce(_text, CAST(raw AS VARCHAR)) AS _raw,
+                _text
+            FROM {lines}
+        ),
+        extracted AS (
+            SELECT
+                _line,
+                _pre_error,
+                _raw,
+                CASE WHEN _pre_error IS NULL THEN json_extract(_text, $json_paths) END AS _v
+            FROM checked
+        )
+        SELECT _line, _pre_error, _raw{columns}
+        FROM extracted
+    )"""
+    return Staged(
+        relation,
+        lines,
+        names,
+        "json",
+        cleanup=[f"TABLE {lines}"],
+        params={"json_paths": paths},
+    )
+
+
+# -- CSV ----------------------------------------------------------------------------------
+def _read_header(path: Path, compression: str | None, first: int, last: int) -> list[str]:
+    """Parse the header record (physical lines first … last) with the csv module."""
+    wanted = last - first + 1
+    with open_stream(path, compression) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
+        try:
+            skipped = [text.readline() for _ in range(first - 1)]
+            del skipped
+            chunk = "".join(text.readline() for _ in range(wanted))
+        except UnicodeDecodeError as exc:
+            raise InputError("The CSV header row is not valid UTF-8.", path, first) from exc
+    try:
+        return next(csv.reader(io.StringIO(chunk, newline="")))
+    except (csv.Error, StopIteration) as exc:
+        raise InputError(f"Cannot parse the CSV header row: {exc}", path, first) from exc
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance) -> Staged:
+    """Stage a CSV file: DuckDB parses it; a raw-line pass gives each record its line.
+
+    DuckDB numbers rows in *logical* lines (a quoted multi-line record counts once, blank
+    lines count). The raw pass finds where each logical line starts, by the parity of `"`
+    bytes before it (doubled quotes inside a field keep the parity), so both can be mapped
+    to physical lines.
+    """
+    quotes: list[np.ndarray] = []
+    blank: list[np.ndarray] = []
+    for batch in iter_lines(source.path, source.compression):
+        advance(batch.nbytes)
+        quotes.append(batch.quotes)
+        blank.append(batch.blank)
+    if not quotes:
+        raise InputError("The CSV file is empty: it has no header row.", source.path)
+    quote_counts = np.concatenate(quotes)
+    is_blank = np.concatenate(blank)
+    parity_before = (np.cumsum(quote_counts) - quote_counts) % 2
+    logical = np.flatnonzero(parity_before == 0) + 1  # physical line of each logical line
+    record_starts = logical[~is_blank[logical - 1]]
+    if not len(record_starts):
+        raise InputError("The CSV file is empty: it has no header row.", source.path)
+    ends = np.append(logical[1:] - 1, len(quote_counts))  # last physical line of each
+    header_line = int(record_starts[0])
+    header_end = int(ends[np.searchsorted(logical, header_line)])
+    names = _read_header(source.path, source.compression, header_line, header_end)
+    if not names or names == [""]:
+        raise InputError("The CSV header row is empty.", source.path, header_line)
+
+    raw, rejects = _temp_name("csv"), _temp_name("rejects")
+    columns = {f"c{i}": "VARCHAR" for i in range(len(names))}
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {raw} AS
+        SELECT *
+        FROM read_csv(
+            $path, header = false, auto_detect = false, columns = $columns,
+            delim = ',', quote = '"', escape = '"', compression = $compression,
+            store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scan',
+            max_line_size = 16777216
+        )
+        """,
+        {
+            "path": str(source.path),
+            "columns": columns,
+            "compression": source.compression or "none",
+        },
+    )
+    rejected = con.execute(
+        f"""
+        SELECT line, any_value(error_type), any_value(error_message), any_value(csv_line)
+        FROM {rejects}
+        GROUP BY line
+        ORDER BY line
+        """
+    ).fetchall()
+    rejected_logical = np.array([r[0] for r in rejected], dtype=np.int64)
+    keep = np.ones(len(logical), dtype=bool)
+    keep[rejected_logical - 1] = False
+    keep &= ~is_blank[logical - 1]
+    good_lines = logical[keep]
+    parsed_rows = scalar(con, f"SELECT count(*) FROM {raw}")
+    if parsed_rows != len(good_lines):
+        raise InputError(
+            f"Cannot align CSV records with physical lines ({parsed_rows} parsed, "
+            f"{len(good_lines)} expected); the file may mix line endings inside quotes.",
+            source.path,
+        )
+    numbering = _temp_name("linemap")
+    con.register(numbering, pa.table({"_line": pa.array(good_lines, pa.int64())}))
+    view = _temp_name("stage")
+    try:
+        con.execute(
+            f"""
+            CREATE TEMP TABLE {view} AS
+            SELECT n._line, NULL::VARCHAR AS _pre_error, NULL::VARCHAR AS _raw, r.*
+            FROM {raw} AS r
+            POSITIONAL JOIN {numbering} AS n
+            WHERE n._line <> $header
+            """,
+            {"header": header_line},
+        )
+    finally:
+        con.unregister(numbering)
+    if rejected:
+        physical = logical[rejected_logical - 1]
+        rows = pa.table(
+            {
+                "_line": pa.array(physical, pa.int64()),
+                "_pre_error": [f"malformed CSV record ({r[1].lower()}): {r[2]}" for r in rejected],
+                "_raw": [r[3] for r in rejected],
+            }
+        )
+        con.register(numbering, rows)
+        try:
+            con.execute(f"INSERT INTO {view} (_line, _pre_error, _raw) SELECT * FROM {numbering}")
+        finally:
+            con.unregister(numbering)
+    return Staged(
+        view,
+        view,
+        names,
+        "text",
+        header_line=header_line,
+        raw_from_lines=True,
+        logical=logical,
+        logical_ends=ends,
+        cleanup=[f"TABLE {view}", f"TABLE {raw}", f"TABLE {rejects}", f"TABLE {rejects}_scan"],
+    )
+
+
+# -- Parquet ------------------------------------------------------------------------------
+def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance) -> Staged:
+    """Stage Parquet: its own types kept; a gzip/zstd-wrapped file is unwrapped first."""
+    temp_dir = None
+    path = source.path
+    if source.compression:
+        temp_dir = tempfile.TemporaryDirectory(prefix="leakaudit-")
+        path = Path(temp_dir.name) / "input.parquet"
+        with open_stream(source.path, source.compression) as src, path.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    try:
+        described = con.execute(
+            "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"Cannot read this Parquet file: {exc}", source.path) from exc
+    names = [row[0] for row in described]
+    types = [row[1] for row in described]
+    advance(source.path.stat().st_size)
+    view = _temp_name("stage")
+    aliases = ", ".join([*(f"c{i}" for i in range(len(names))), "_row"])
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {view} AS
+        SELECT
+            _row + 1 AS _line,
+            NULL::VARCHAR AS _pre_error,
+            NULL::VARCHAR AS _raw,
+            {_column_list(len(names))}
+        FROM read_parquet($path, file_row_number = true) AS t({aliases})
+        """,
+        {"path": str(path)},
+    )
+    return Staged(
+        view, view, names, "typed", types=types, cleanup=[f"TABLE {view}"], temp_dir=temp_dir
+    )
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance) -> Staged:
+    """Stage any supported input file."""
+    try:
+        if source.format == "csv":
+            return stage_csv(con, source, advance)
+        if source.format == "jsonl":
+            return stage_jsonl(con, iter_lines(source.path, source.compression), advance)
+        return stage_parquet(con, source, advance)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"Cannot read this file: {exc}", source.path) from exc
+    except duckdb.Error as exc:
+        raise InputError(f"Cannot read this {source.format} file: {exc}", source.path) from exc
+
+
+def fetch_records(
+    path: Path, compression: str | None, spans: list[tuple[int, int]]
+) -> dict[int, str]:
+    """Original text of a few records (first line → text), for the quarantine."""
+    wanted = np.array(sorted({n for first, last in spans for n in range(first, last + 1)}))
+    text: dict[int, str] = {}
+    if not len(wanted):
+        return {}
+    for batch in iter_lines(path, compression):
+        numbers = np.arange(batch.first_line, batch.first_line + len(batch.lines))
+        hit = np.isin(numbers, wanted)
+        if hit.any():
+            picked = batch.lines.filter(pa.array(hit)).to_pylist()
+            for number, value in zip(numbers[hit], picked, strict=True):
+                text[int(number)] = value.decode("utf-8", errors="backslashreplace").rstrip("\r")
+        if batch.first_line + len(batch.lines) > wanted[-1]:
+            break
+    return {
+        first: "\n".join(text.get(n, "") for n in range(first, last + 1)) for first, last in spans
+    }
