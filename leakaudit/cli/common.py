@@ -48,6 +48,11 @@ def safe_plain(text: object) -> str:
     )
 
 
+def truncate(text: str, width: int) -> str:
+    """Cut long values to `width` characters, ending with an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def safe(text: object) -> str:
     """Make log-derived text inert for rich: no markup, no terminal control characters."""
     return escape(safe_plain(text))

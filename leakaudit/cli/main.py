@@ -6,6 +6,9 @@ import click
 
 from leakaudit import __version__
 from leakaudit.cli.common import LeakauditGroup
+from leakaudit.cli.ingest import ingest
+from leakaudit.cli.query import query
+from leakaudit.cli.status import status
 
 EPILOG = """\b
 Examples:
@@ -27,6 +30,11 @@ def cli() -> None:
     findings reports. Exit codes: 0 no finding at or above --fail-on, 1 such findings,
     2 usage, configuration, rule or input error.
     """
+
+
+cli.add_command(ingest)
+cli.add_command(query)
+cli.add_command(status)
 
 
 def main() -> None:

@@ -1,0 +1,59 @@
+"""`leakaudit query`: ad-hoc SQL on the database, read-only."""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+from rich.table import Table
+
+from leakaudit import api
+from leakaudit.cli.common import db_option, safe, stdout_console, truncate
+
+EPILOG = """\b
+Examples:
+  leakaudit query "SELECT action, count(*) FROM access_events GROUP BY 1" --db audit.duckdb
+  leakaudit query "SELECT * FROM quarantine" --format csv > quarantine.csv
+"""
+MAX_CELL = 60
+
+
+def render_table(frame: pd.DataFrame) -> Table:
+    table = Table(show_lines=False)
+    for column in frame.columns:
+        table.add_column(safe(column), overflow="ellipsis", max_width=MAX_CELL)
+    for row in frame.itertuples(index=False):
+        table.add_row(*(safe(truncate("" if pd.isna(v) else str(v), MAX_CELL)) for v in row))
+    return table
+
+
+@click.command(epilog=EPILOG)
+@click.argument("sql")
+@db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "jsonl"]),
+    default=None,
+    help="Output format [default: table on a terminal, csv otherwise].",
+)
+def query(sql: str, db: str | None, fmt: str | None) -> None:
+    """Run one SQL query on the database (read-only) and print the rows.
+
+    Tables: the eight native tables (devices, access_events, staff_access, consents, staff,
+    shares, partner_links, media; each row with _source_file and _source_line), ingest_log
+    and quarantine. The database is opened read-only, so a query cannot change evidence.
+    """
+    frame = api.query(sql, db=db)
+    console = stdout_console()
+    fmt = fmt or ("table" if console.is_terminal else "csv")
+    if fmt == "table":
+        console.print(render_table(frame))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+    else:
+        click.echo(
+            frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False),
+            nl=False,
+        )

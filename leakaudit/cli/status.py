@@ -1,0 +1,61 @@
+"""`leakaudit status`: what the database holds."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from leakaudit import api
+from leakaudit.cli.common import db_option, safe, stdout_console
+from leakaudit.findings import format_ts
+
+EPILOG = """\b
+Example:
+  leakaudit status --db audit.duckdb
+"""
+
+
+@click.command(epilog=EPILOG)
+@db_option
+def status(db: str | None) -> None:
+    """Show tables with row counts and time spans, ingested files, and quarantined rows.
+
+    Use it after an ingest to see what arrived and what was rejected, and why; the rejected
+    rows themselves are in the quarantine table (`leakaudit query "SELECT * FROM quarantine"`).
+    """
+    st = api.status(db=db)
+    console = stdout_console()
+    console.print(f"Database {safe(st.path)} (schema version {st.schema_version})")
+    tables = Table(title="Tables", title_justify="left")
+    for name, justify in (("table", "left"), ("rows", "right"), ("from", "left"), ("to", "left")):
+        tables.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in st.tables:
+        tables.add_row(t.name, f"{t.rows:,}", format_ts(t.first) or "", format_ts(t.last) or "")
+    console.print(tables)
+    files = Table(title="Ingested files", title_justify="left")
+    for name, justify in (
+        ("file", "left"),
+        ("table", "left"),
+        ("rows", "right"),
+        ("rejected", "right"),
+        ("sha256", "left"),
+    ):
+        files.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for f in st.files:
+        files.add_row(
+            safe(f["path"]),
+            f["table_name"],
+            f"{f['rows']:,}",
+            f"{f['rejected']:,}",
+            f["sha256"][:12],
+        )
+    console.print(files)
+    if st.quarantine:
+        q = Table(title="Quarantined rows by reason", title_justify="left")
+        for name, justify in (("table", "left"), ("reason", "left"), ("rows", "right")):
+            q.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for table, reason, n in st.quarantine:
+            q.add_row(table, safe(reason), f"{n:,}")
+        console.print(q)
+    else:
+        console.print("No quarantined rows.")
