@@ -43,7 +43,13 @@ def query(sql: str, *, db: PathLike | None = None) -> pd.DataFrame:
     """
     with Store.open(db, read_only=True) as store:
         try:
-            return store.con.execute(sql).df()
+            result = store.con.sql(sql)
+        except duckdb.Error as exc:
+            raise QueryError(one_line(str(exc))) from exc
+        if result is None:  # a statement without rows
+            return pd.DataFrame()
+        try:
+            return result.to_arrow_table().to_pandas()
         except duckdb.Error as exc:
             raise QueryError(one_line(str(exc))) from exc
 
@@ -105,13 +111,13 @@ def status(*, db: PathLike | None = None) -> StoreStatus:
             TableStatus(name, int(n), first, last, TIME_COLUMNS[name])
             for name, n, first, last in con.execute(spans).fetchall()
         ]
-        files = con.execute(
+        files = con.sql(
             """
             SELECT path, table_name, format, compression, rows, rejected, sha256, ingested_at
             FROM ingest_log
             ORDER BY ingest_id
             """
-        ).df()
+        ).to_arrow_table()
         quarantine = con.execute(
             """
             SELECT table_name, regexp_replace(reason, '''.*''', '''…''') AS kind, count(*)
@@ -124,6 +130,6 @@ def status(*, db: PathLike | None = None) -> StoreStatus:
             store.path,
             store.schema_version(),
             tables,
-            files.to_dict("records"),
+            files.to_pylist(),
             [(t, r, int(n)) for t, r, n in quarantine],
         )

@@ -213,7 +213,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
     )
     rejected = con.execute(
         f"""
-        SELECT line, any_value(error_type), any_value(error_message), any_value(csv_line)
+        SELECT line, any_value(error_type), any_value(error_message)
         FROM {rejects}
         GROUP BY line
         ORDER BY line
@@ -248,17 +248,18 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
     finally:
         con.unregister(numbering)
     if rejected:
+        # DuckDB's own copy of a rejected line may include a blank line before it, so the
+        # quarantine takes the raw text from the physical lines instead (raw left NULL here).
         physical = logical[rejected_logical - 1]
         rows = pa.table(
             {
                 "_line": pa.array(physical, pa.int64()),
                 "_pre_error": [f"malformed CSV record ({r[1].lower()}): {r[2]}" for r in rejected],
-                "_raw": [r[3] for r in rejected],
             }
         )
         con.register(numbering, rows)
         try:
-            con.execute(f"INSERT INTO {view} (_line, _pre_error, _raw) SELECT * FROM {numbering}")
+            con.execute(f"INSERT INTO {view} (_line, _pre_error) SELECT * FROM {numbering}")
         finally:
             con.unregister(numbering)
     return Staged(

@@ -1,0 +1,161 @@
+"""`leakaudit ingest`, `query` and `status` through click's CliRunner: exact output, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from leakaudit import __version__
+from leakaudit.cli.main import cli
+from tests.ingest_helpers import write_table
+
+DEVICES = [
+    {"device_id": "cam-1", "account_id": "A-1", "registered_at": "2024-01-01T00:00:00Z"},
+    {"device_id": "cam-2", "account_id": "A-2", "registered_at": "not a time"},
+]
+EVENTS = [
+    {
+        "ts": "2024-01-02T10:00:00+01:00",
+        "account_id": "A-1",
+        "device_id": "cam-1",
+        "action": "clip",
+    },
+]
+
+
+@pytest.fixture
+def runner():
+    return CliRunner(env={"COLUMNS": "120", "LEAKAUDIT_DB": None})
+
+
+@pytest.fixture
+def world(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_table(logs, "devices", DEVICES, "csv")
+    write_table(logs, "access_events", EVENTS, "jsonl", compression="gzip")
+    return logs
+
+
+def test_version(runner):
+    result = runner.invoke(cli, ["--version"])
+    assert (result.exit_code, result.output) == (0, f"leakaudit, version {__version__}\n")
+
+
+@pytest.mark.parametrize("command", [[], ["ingest"], ["query"], ["status"]])
+def test_every_command_has_help_with_an_example(runner, command):
+    result = runner.invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output or "Example:" in result.output
+
+
+def test_ingest_quiet_prints_one_summary_line(runner, world, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    result = runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    assert (result.exit_code, result.output) == (
+        0,
+        "2 rows ingested from 2 file(s), 1 quarantined, 0 already ingested.\n",
+    )
+    again = runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    assert again.output == "0 rows ingested from 0 file(s), 0 quarantined, 2 already ingested.\n"
+
+
+def test_ingest_shows_a_summary_table(runner, world, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["ingest", "logs", "--db", "a.duckdb"])
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "Ingested",
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━┳━━━━━━━━━━┳━━━━━━┓",
+        "┃ file                        ┃ table         ┃ rows ┃ rejected ┃ note ┃",
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━╇━━━━━━━━━━╇━━━━━━┩",
+        "│ logs/access_events.jsonl.gz │ access_events │    1 │        0 │      │",
+        "│ logs/devices.csv            │ devices       │    1 │        1 │      │",
+        "└─────────────────────────────┴───────────────┴──────┴──────────┴──────┘",
+        "2 rows ingested from 2 file(s), 1 quarantined, 0 already ingested.",
+    ]
+
+
+def test_missing_required_column_is_exit_2_with_one_line(runner, tmp_path):
+    path = write_table(tmp_path, "devices", [{"device_id": "cam-1", "account_id": "A"}], "csv")
+    result = runner.invoke(cli, ["ingest", str(path), "--db", str(tmp_path / "a.duckdb")])
+    assert result.exit_code == 2
+    assert result.output == (
+        f'error: {path}:1: missing required column "registered_at" for table devices '
+        "(columns found: device_id, account_id)\n"
+    )
+
+
+def test_strict_is_exit_2(runner, world, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    result = runner.invoke(cli, ["ingest", str(world), "--db", db, "--strict", "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {world.as_posix()}/devices.csv:3: column ")
+    status = runner.invoke(cli, ["query", "SELECT count(*) AS n FROM ingest_log", "--db", db])
+    assert status.output == "n\n0\n"
+
+
+def test_query_formats_and_read_only(runner, world, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    sql = "SELECT device_id, account_id, ts FROM access_events"
+    csv_out = runner.invoke(cli, ["query", sql, "--db", db, "--format", "csv"])
+    assert csv_out.output == "device_id,account_id,ts\ncam-1,A-1,2024-01-02 09:00:00+00:00\n"
+    json_out = runner.invoke(cli, ["query", sql, "--db", db, "--format", "json"])
+    assert json.loads(json_out.output)[0]["device_id"] == "cam-1"
+    jsonl_out = runner.invoke(
+        cli, ["query", "SELECT 1 AS a UNION ALL SELECT 2", "--db", db, "--format", "jsonl"]
+    )
+    assert jsonl_out.output.splitlines() == ['{"a":1}', '{"a":2}']
+    table_out = runner.invoke(cli, ["query", sql, "--db", db, "--format", "table"])
+    assert "cam-1" in table_out.output and "┃ device_id" in table_out.output
+
+    drop = runner.invoke(cli, ["query", "DROP TABLE devices", "--db", db])
+    assert drop.exit_code == 2
+    assert drop.output.startswith("error: Invalid Input Error: Cannot execute statement")
+    survived = runner.invoke(cli, ["query", "SELECT count(*) AS n FROM devices", "--db", db])
+    assert survived.output == "n\n1\n"
+
+
+def test_query_sql_error_is_one_line_exit_2(runner, world, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    result = runner.invoke(cli, ["query", "SELECT * FROM nope", "--db", db])
+    assert (result.exit_code, result.output) == (
+        2,
+        'error: Catalog Error: Table with name nope does not exist! Did you mean "consents"?\n',
+    )
+
+
+def test_query_without_a_database(runner, tmp_path):
+    result = runner.invoke(cli, ["query", "SELECT 1", "--db", str(tmp_path / "none.duckdb")])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {tmp_path / 'none.duckdb'}: No leakaudit database here; run `leakaudit ingest` "
+        "first or pass --db.\n"
+    )
+
+
+def test_status(runner, world, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    result = runner.invoke(cli, ["status", "--db", db])
+    assert result.exit_code == 0
+    out = result.output
+    assert out.splitlines()[0] == f"Database {db} (schema version 1)"
+    assert "│ devices       │    1 │ 2024-01-01T00:00:00Z │ 2024-01-01T00:00:00Z │" in out
+    assert "│ access_events │    1 │ 2024-01-02T09:00:00Z │ 2024-01-02T09:00:00Z │" in out
+    assert "│ devices │ column \"registered_at\": '…' is not an ISO-8601 timestamp │    1 │" in out
+
+
+def test_api_query_returns_a_dataframe(world, tmp_path):
+    from leakaudit import api
+
+    db = tmp_path / "a.duckdb"
+    api.ingest([world], db=db)
+    frame = api.query("SELECT device_id, _source_file, _source_line FROM devices", db=db)
+    assert frame.to_dict("records") == [
+        {"device_id": "cam-1", "_source_file": f"{world.as_posix()}/devices.csv", "_source_line": 2}
+    ]

@@ -1,0 +1,314 @@
+"""Ingest: formats, compression, column matching, quarantine, idempotence, atomicity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from leakaudit.errors import InputError, StrictModeError
+from leakaudit.ingest import ingest_paths, ingest_records
+from leakaudit.store import Store
+from tests.ingest_helpers import COMPRESSIONS, FORMATS, write_table
+
+ROWS = [
+    {
+        "ts": "2024-06-01T10:00:00+02:00",
+        "account_id": "A-1",
+        "device_id": "cam-1",
+        "action": "CLIP",
+        "bytes": "1200",
+        "user_agent": "app/1.0",
+    },
+    {
+        "ts": "2024-06-01T09:30:00Z",
+        "account_id": "A-2",
+        "device_id": "cam-2",
+        "action": "notify",
+        "bytes": None,
+        "user_agent": "<script>alert(1)</script>",
+    },
+    {
+        "ts": "2024-06-01 11:00:00",
+        "account_id": "A-1",
+        "device_id": "cam-1",
+        "action": "live",
+        "bytes": "7",
+        "user_agent": None,
+    },
+]
+EXPECTED = [
+    (datetime(2024, 6, 1, 8, 0, tzinfo=UTC), "A-1", "cam-1", "clip", "served", 1200, "app/1.0"),
+    (
+        datetime(2024, 6, 1, 9, 30, tzinfo=UTC),
+        "A-2",
+        "cam-2",
+        "notify",
+        "served",
+        None,
+        "<script>alert(1)</script>",
+    ),
+    (datetime(2024, 6, 1, 11, 0, tzinfo=UTC), "A-1", "cam-1", "live", "served", 7, None),
+]
+SELECT = """
+    SELECT ts, account_id, device_id, action, outcome, bytes, user_agent
+    FROM access_events ORDER BY _source_line
+"""
+
+
+@pytest.fixture
+def store():
+    with Store.open(":memory:") as s:
+        yield s
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_and_compression_ingests_the_same_values(tmp_path, store, fmt, compression):
+    path = write_table(tmp_path, "access_events", ROWS, fmt, compression=compression)
+    report = ingest_paths(store, [path])
+    assert [(f.rows, f.rejected) for f in report.files] == [(3, 0)]
+    assert store.con.execute(SELECT).fetchall() == EXPECTED
+    lines = [r[0] for r in store.con.execute("SELECT _source_line FROM access_events").fetchall()]
+    assert sorted(lines) == ([2, 3, 4] if fmt == "csv" else [1, 2, 3])
+
+
+def test_headers_match_case_insensitively_and_unknown_columns_are_kept(tmp_path, store):
+    rows = [
+        {
+            "TS": "2024-06-01T10:00:00Z",
+            "Account_ID": "A-1",
+            "DEVICE_ID": "cam-1",
+            "Action": "Snapshot",
+            "Firmware_Build": "=1+2",
+            "room": "nursery",
+        }
+    ]
+    ingest_paths(store, [write_table(tmp_path, "access_events", rows, "csv")])
+    got = store.con.execute(
+        "SELECT account_id, device_id, action, _extra->>'Firmware_Build', _extra->>'room' "
+        "FROM access_events"
+    ).fetchall()
+    assert got == [("A-1", "cam-1", "snapshot", "=1+2", "nursery")]
+    assert store.con.execute("SELECT extra_columns FROM ingest_log").fetchall() == [
+        (["Firmware_Build", "room"],)
+    ]
+
+
+def test_table_comes_from_name_or_folder_or_as(tmp_path, store):
+    folder = tmp_path / "staff_access"
+    folder.mkdir()
+    row = [{"ts": "2024-06-01T10:00:00Z", "staff_id": "st-1", "action": "lookup"}]
+    write_table(folder, "part-0001", row, "jsonl")
+    write_table(tmp_path, "staff-2024-06-01", [{"staff_id": "st-1"}], "csv")
+    export = write_table(tmp_path, "export", [{"staff_id": "st-2"}], "csv")
+    (tmp_path / "README.md").write_text("not an input")
+    report = ingest_paths(store, [folder, tmp_path / "staff-2024-06-01.csv"])
+    assert [(f.path.split("/")[-1], f.table) for f in report.files] == [
+        ("part-0001.jsonl", "staff_access"),
+        ("staff-2024-06-01.csv", "staff"),
+    ]
+    assert ingest_paths(store, [export], as_table="staff").files[0].rows == 1
+    with pytest.raises(InputError, match="Cannot tell which table"):
+        ingest_paths(store, [write_table(tmp_path, "export2", [{"staff_id": "x"}], "csv")])
+
+
+def test_missing_required_column_names_file_and_column(tmp_path, store):
+    path = write_table(tmp_path, "devices", [{"device_id": "cam-1", "account_id": "A"}], "csv")
+    with pytest.raises(InputError) as info:
+        ingest_paths(store, [path])
+    assert str(info.value) == (
+        f'{path}:1: missing required column "registered_at" for table devices '
+        "(columns found: device_id, account_id)"
+    )
+
+
+def test_bad_rows_are_quarantined_with_their_physical_lines(tmp_path, store):
+    path = tmp_path / "devices.csv"
+    path.write_text(
+        "device_id,account_id,registered_at,note\n"  # 1
+        'cam-1,A,2024-01-01T00:00:00Z,"two\n'  # 2
+        'lines"\n'  # 3
+        "\n"  # 4
+        "cam-2,B,yesterday,x\n"  # 5
+        ",C,2024-01-01,x\n"  # 6
+        "cam-4,D,2024-01-01,x,surplus\n"  # 7
+        'cam-5,E,2024-01-02,"a ""quoted"" word"\n'  # 8
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (2, 3)
+    assert store.con.execute(
+        "SELECT device_id, _source_line FROM devices ORDER BY 2"
+    ).fetchall() == [("cam-1", 2), ("cam-5", 8)]
+    assert store.con.execute(
+        "SELECT source_line, reason, raw FROM quarantine ORDER BY 1"
+    ).fetchall() == [
+        (
+            5,
+            "column \"registered_at\": 'yesterday' is not an ISO-8601 timestamp",
+            "cam-2,B,yesterday,x",
+        ),
+        (6, 'missing required value in column "device_id"', ",C,2024-01-01,x"),
+        (
+            7,
+            "malformed CSV record (too many columns): Expected Number of Columns: 4 Found: 5",
+            "cam-4,D,2024-01-01,x,surplus",
+        ),
+    ]
+
+
+def test_jsonl_bad_lines_and_blank_lines(tmp_path, store):
+    path = tmp_path / "consents.jsonl"
+    path.write_bytes(
+        b'{"account_id": "A", "scope": "Media", "granted_at": "2024-01-01T00:00:00Z"}\n'  # 1
+        b"\n"  # 2
+        b'{"account_id": "A", "scope": "media"\n'  # 3
+        b'["A", "media"]\n'  # 4
+        b'{"account_id": ["A"], "scope": "media", "granted_at": "2024-01-01"}\n'  # 5
+        b'{"account_id": "B", "scope": "live", "granted_at": 5}\n'  # 6
+        b'{"account_id": "\xff", "scope": "live", "granted_at": "2024-01-01"}\n'  # 7
+        b'{"account_id": "C", "scope": "nope", "granted_at": "2024-01-01"}'  # 8
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (2, 5)
+    assert store.con.execute(
+        "SELECT account_id, scope, grantee, _source_line FROM consents ORDER BY 4"
+    ).fetchall() == [("A", "media", "*", 1), ("C", "nope", "*", 8)]
+    assert store.con.execute(
+        "SELECT source_line, reason FROM quarantine ORDER BY 1"
+    ).fetchall() == [
+        (3, "malformed JSON"),
+        (4, "JSON value is array, not an object"),
+        (5, 'column "account_id" holds a JSON array, not a value'),
+        (6, "column \"granted_at\": '5' is not an ISO-8601 timestamp"),
+        (7, "line is not valid UTF-8"),
+    ]
+    assert report.files[0].unknown_values == {"scope": {"nope": 1}}
+
+
+def test_reingesting_the_same_file_adds_nothing(tmp_path, store):
+    path = write_table(tmp_path, "access_events", ROWS, "jsonl")
+    copy = tmp_path / "copy" / "access_events.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    first = ingest_paths(store, [path])
+    again = ingest_paths(store, [path, copy])
+    assert [f.skipped for f in first.files] == [False]
+    assert [f.skipped for f in again.files] == [True, True]
+    assert store.table_rows("access_events") == 3
+    assert store.con.execute("SELECT count(*) FROM ingest_log").fetchall() == [(1,)]
+
+
+def _counts(store: Store) -> tuple[int, int, int]:
+    return (
+        store.table_rows("access_events"),
+        store.table_rows("devices"),
+        store.con.execute("SELECT count(*) FROM ingest_log").fetchall()[0][0],
+    )
+
+
+def test_a_failure_mid_ingest_leaves_the_database_as_it_was(tmp_path, store, monkeypatch):
+    ingest_paths(store, [write_table(tmp_path, "access_events", ROWS[:1], "csv")])
+    before = _counts(store)
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    write_table(batch, "access_events", ROWS, "jsonl")
+    write_table(
+        batch,
+        "devices",
+        [{"device_id": "d", "account_id": "a", "registered_at": "2024-01-01"}],
+        "csv",
+    )
+    import leakaudit.ingest as ingest_module
+
+    real = ingest_module.load_staged
+    calls = []
+
+    def failing(con, staged, source, ingest_id):
+        calls.append(source.table)
+        if len(calls) == 2:
+            raise RuntimeError("disk full (injected)")
+        return real(con, staged, source, ingest_id)
+
+    monkeypatch.setattr(ingest_module, "load_staged", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        ingest_paths(store, [batch])
+    assert calls == ["access_events", "devices"]  # the first file was loaded, then rolled back
+    assert _counts(store) == before
+
+
+def test_strict_turns_quarantine_into_an_error_and_keeps_nothing(tmp_path, store):
+    path = write_table(tmp_path, "access_events", [*ROWS, {**ROWS[0], "ts": "soon"}], "jsonl")
+    with pytest.raises(StrictModeError) as info:
+        ingest_paths(store, [path], strict=True)
+    assert str(info.value) == (
+        f"{path.as_posix()}:4: column \"ts\": 'soon' is not an ISO-8601 timestamp "
+        "(1 row(s) quarantined; --strict makes that an error, so nothing was ingested)"
+    )
+    assert _counts(store) == (0, 0, 0)
+
+
+def test_ingest_records_uses_the_same_validation(store):
+    result = ingest_records(
+        store,
+        "staff",
+        [
+            {
+                "staff_id": "st-1",
+                "kind": "Service",
+                "active_from": datetime(2024, 1, 1, tzinfo=UTC),
+            },
+            {"staff_id": None},
+        ],
+        source="fixture",
+    )
+    assert (result.rows, result.rejected) == (1, 1)
+    assert store.con.execute(
+        "SELECT staff_id, kind, active_from, _source_file, _source_line FROM staff"
+    ).fetchall() == [("st-1", "service", datetime(2024, 1, 1, tzinfo=UTC), "fixture", 1)]
+
+
+def test_parquet_with_native_types(tmp_path, store):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "media.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "media_id": ["m1", "m2"],
+                "device_id": ["cam-1", "cam-1"],
+                "captured_at": pa.array([datetime(2024, 1, 1, 12), None], pa.timestamp("us")),
+                "size": pa.array([10, 20], pa.int64()),
+            }
+        ),
+        path,
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (1, 1)
+    assert store.con.execute("SELECT media_id, captured_at, _extra FROM media").fetchall() == [
+        ("m1", datetime(2024, 1, 1, 12, tzinfo=UTC), '{"size":10}')
+    ]
+    assert store.con.execute("SELECT source_line, reason, raw FROM quarantine").fetchall() == [
+        (
+            2,
+            'missing required value in column "captured_at"',
+            '{"media_id":"m2","device_id":"cam-1","captured_at":null,"size":20}',
+        )
+    ]
+
+
+def test_unknown_input_and_missing_path(tmp_path, store):
+    with pytest.raises(InputError, match="No such file or folder"):
+        ingest_paths(store, [tmp_path / "nope.csv"])
+    odd = tmp_path / "devices.xlsx"
+    odd.write_text("x")
+    with pytest.raises(InputError, match="Unknown input format"):
+        ingest_paths(store, [odd])
+
+
+def test_empty_csv_is_an_error(tmp_path, store):
+    path = tmp_path / "devices.csv"
+    path.write_text("")
+    with pytest.raises(InputError, match="no header row"):
+        ingest_paths(store, [path])
