@@ -38,7 +38,7 @@ class Reporter:
 REPORTERS: dict[str, Reporter] = {}
 
 # Modules that register reporters; importing them fills REPORTERS.
-_MODULES: tuple[str, ...] = ()
+_MODULES: tuple[str, ...] = ("sarif", "ocsf", "junit", "html")
 
 
 def register(

@@ -1,0 +1,319 @@
+"""A self-contained HTML report (`.html`) that opens offline and runs nothing.
+
+Jinja2 with autoescape on renders every log-derived string as text; the page has inline CSS,
+no JavaScript and a Content-Security-Policy that forbids scripts, remote loads and forms.
+Charts are SVG drawn by matplotlib (text kept as `<text>` elements, which matplotlib escapes)
+and inlined after a check that they hold no script, foreign object, event handler or
+external reference: defence in depth behind the CSP.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import matplotlib
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+from leakaudit.findings import SEVERITIES, Finding, FindingsDocument, format_ts
+from leakaudit.reports import RenderOptions, register
+from leakaudit.reports.provenance import provenance
+from leakaudit.reports.textsafe import utf8_bytes
+
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+SEVERITY_COLOURS: dict[str, str] = {
+    "critical": "#7f1d1d",
+    "high": "#dc2626",
+    "medium": "#f59e0b",
+    "low": "#3b82f6",
+    "info": "#9ca3af",
+}
+LABEL_CHARS = 32  # a log-derived chart label is cut to this many characters
+TEXT_CHARS = 400  # a log-derived value in the findings list is cut to this many characters
+TOP_N = 10
+MEDIA_PACK_RECIPIENT = "account_id"  # in the media pack, account_id is who received media
+
+_SVG_NS = "{http://www.w3.org/2000/svg}"
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_RC = {
+    "svg.fonttype": "none",  # text as <text> elements, not glyph paths: smaller, selectable
+    "svg.hashsalt": "leakaudit",  # stable element ids, so equal inputs give equal SVG
+    "font.size": 9,
+    "font.family": "sans-serif",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+class UnsafeSvgError(ValueError):
+    """A chart's SVG held something that could execute or load; never expected."""
+
+
+def chart_label(value: object) -> str:
+    """A log-derived string made safe to hand to matplotlib as plain text: control characters
+    shown as U+FFFD, `$` escaped so it is never read as mathtext, long values cut."""
+    text = _SURROGATE.sub("\ufffd", _CONTROL.sub("\ufffd", str(value))).replace("$", r"\$")
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+
+
+def clip(value: object, limit: int = TEXT_CHARS) -> str:
+    """A value cut to `limit` characters with an ellipsis, control characters shown as `\\xNN`
+    and lone surrogates (undecodable input bytes) as U+FFFD: the template's `clip` filter."""
+    text = _SURROGATE.sub("\ufffd", _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", str(value)))
+    return text if len(text) <= limit else text[: limit - 1] + f"… ({len(text):,} characters)"
+
+
+def checked_svg(svg: str) -> Markup:
+    """The SVG element of a matplotlib file, verified inert, ready to inline."""
+    start = svg.index("<svg")
+    body = svg[start:]
+    for element in ET.fromstring(body).iter():
+        tag = element.tag.removeprefix(_SVG_NS)
+        if tag in ("script", "foreignObject", "iframe", "object", "embed", "a"):
+            raise UnsafeSvgError(f"chart SVG holds a <{tag}> element")
+        for name, value in element.attrib.items():
+            local = name.rsplit("}", 1)[-1].lower()
+            if local.startswith("on"):
+                raise UnsafeSvgError(f"chart SVG holds an event handler {local}")
+            if (name == _XLINK_HREF or local == "href") and not value.startswith("#"):
+                raise UnsafeSvgError("chart SVG holds an external reference")
+    return Markup(body)  # verified above; matplotlib escapes its text
+
+
+def _svg(fig: Figure) -> Markup:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    return checked_svg(buf.getvalue())
+
+
+def _bucket(span: timedelta) -> timedelta:
+    for size in (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=7)):
+        if span / size <= 120:
+            return size
+    return max(timedelta(days=30), span / 120)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def timeline_chart(doc: FindingsDocument) -> Markup | None:
+    """Cross-account events per time bucket, stacked by severity, with each high or critical
+    finding's first-to-last-seen span shaded. A finding's events are spread evenly over its
+    span (the document holds counts and bounds, not every event time)."""
+    dated = [f for f in doc.findings if f.first_seen and f.last_seen]
+    if not dated:
+        return None
+    start = _utc(doc.run.window_start or min(f.first_seen for f in dated))  # type: ignore[type-var]
+    end = _utc(doc.run.window_end or max(f.last_seen for f in dated))  # type: ignore[type-var]
+    start = min(start, *(_utc(f.first_seen) for f in dated))  # type: ignore[arg-type]
+    end = max(end, *(_utc(f.last_seen) for f in dated))  # type: ignore[arg-type]
+    size = _bucket(max(end - start, timedelta(hours=1)))
+    n = int((end - start) / size) + 1
+    edges = [start + i * size for i in range(n + 1)]
+    counts = {s: [0.0] * n for s in SEVERITIES}
+    for f in dated:
+        first = int((_utc(f.first_seen) - start) / size)  # type: ignore[arg-type]
+        last = int((_utc(f.last_seen) - start) / size)  # type: ignore[arg-type]
+        share = f.event_count / (last - first + 1)
+        for i in range(first, last + 1):
+            counts[f.severity][i] += share
+
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.subplots()
+    incidents = [f for f in dated if f.severity in ("critical", "high")]
+    for f in incidents:
+        ax.axvspan(
+            _utc(f.first_seen),  # type: ignore[arg-type]
+            _utc(f.last_seen) + size / 4,  # type: ignore[arg-type]
+            color=SEVERITY_COLOURS[f.severity],
+            alpha=0.10,
+            linewidth=0,
+        )
+    bottom = [0.0] * n
+    for severity in SEVERITIES:
+        if any(counts[severity]):
+            ax.bar(
+                edges[:-1],
+                counts[severity],
+                width=size * 0.9,
+                bottom=bottom,
+                align="edge",
+                color=SEVERITY_COLOURS[severity],
+                label=severity,
+            )
+            bottom = [b + c for b, c in zip(bottom, counts[severity], strict=True)]
+    for f in incidents:
+        ax.axvline(_utc(f.first_seen), color=SEVERITY_COLOURS[f.severity], lw=0.8, ls="--")  # type: ignore[arg-type]
+    if incidents:
+        ax.plot([], [], color="#555", lw=0.8, ls="--", label="incident start (shaded: span)")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylabel(f"events per {_bucket_name(size)}")
+    _legend_above(ax)
+    fig.autofmt_xdate()
+    return _svg(fig)
+
+
+def _legend_above(ax: Any) -> None:
+    """One legend row above the plot, most severe first."""
+    handles, labels = ax.get_legend_handles_labels()
+    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    pairs = sorted(zip(handles, labels, strict=True), key=lambda p: order.get(p[1], len(order)))
+    ax.legend(
+        [h for h, _ in pairs],
+        [label for _, label in pairs],
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        frameon=False,
+        ncols=len(pairs),
+    )
+
+
+def _bucket_name(size: timedelta) -> str:
+    names = {
+        timedelta(hours=1): "hour",
+        timedelta(hours=6): "6 hours",
+        timedelta(days=1): "day",
+        timedelta(days=7): "week",
+    }
+    return names.get(size, f"{size.days} days")
+
+
+def category_chart(doc: FindingsDocument) -> Markup | None:
+    """Findings per category, stacked by severity."""
+    if not doc.findings:
+        return None
+    categories = sorted({chart_label(f.category) for f in doc.findings})
+    counts = Counter((chart_label(f.category), f.severity) for f in doc.findings)
+    fig = Figure(figsize=(11, 0.3 * len(categories) + 0.8))
+    ax = fig.subplots()
+    left = [0] * len(categories)
+    for severity in reversed(SEVERITIES):
+        values = [counts[(c, severity)] for c in categories]
+        if any(values):
+            ax.barh(
+                categories,
+                values,
+                left=left,
+                color=SEVERITY_COLOURS[severity],
+                label=severity,
+            )
+            left = [a + b for a, b in zip(left, values, strict=True)]
+    ax.invert_yaxis()
+    ax.set_xlabel("findings")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    _legend_above(ax)
+    return _svg(fig)
+
+
+def exposure_tallies(doc: FindingsDocument) -> tuple[Counter[str], Counter[str]]:
+    """Events per exposed owner account and per recipient (account or staff member)."""
+    owners: Counter[str] = Counter()
+    recipients: Counter[str] = Counter()
+    for f in doc.findings:
+        owner = f.entities.get("owner_account_id")
+        if isinstance(owner, str):
+            owners[owner] += f.event_count
+        account = f.entities.get("account_id")
+        if f.pack == "staff":
+            if isinstance(account, str):
+                owners[account] += f.event_count
+            staff = f.entities.get("staff_id")
+            if isinstance(staff, str):
+                recipients[f"staff {staff}"] += f.event_count
+        elif f.pack == "media":
+            if isinstance(account, str):
+                recipients[account] += f.event_count
+            accounts = f.entities.get("accounts")
+            for a in accounts if isinstance(accounts, list) else []:
+                recipients[a] += f.event_count
+    return owners, recipients
+
+
+def ranking_chart(tally: Counter[str], colour: str, slots: int) -> Markup | None:
+    """The top entries of a tally as horizontal bars, largest first, in `slots` rows (so two
+    charts side by side have bars of one thickness)."""
+    if not tally:
+        return None
+    top = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))[:slots]
+    fig = Figure(figsize=(5.4, 0.3 * slots + 0.7))
+    ax = fig.subplots()
+    ax.barh(range(len(top)), [v for _, v in top], color=colour, height=0.7)
+    ax.set_yticks(range(len(top)), labels=[chart_label(k) for k, _ in top])
+    ax.set_ylim(slots - 0.5, -0.5)
+    ax.set_xlabel("events")
+    return _svg(fig)
+
+
+def _finding_view(f: Finding) -> dict[str, Any]:
+    columns = sorted({k for e in f.evidence for k in e.row})
+    return {
+        "f": f,
+        "first_seen": format_ts(f.first_seen),
+        "last_seen": format_ts(f.last_seen),
+        "entities": [
+            (k, ", ".join(v) if isinstance(v, list) else ("" if v is None else v))
+            for k, v in sorted(f.entities.items())
+        ],
+        "exposure": f.exposure.to_dict(),
+        "evidence_columns": columns,
+        "evidence": [
+            (
+                e.source_file,
+                e.source_line,
+                ["" if e.row.get(c) is None else e.row[c] for c in columns],
+            )
+            for e in f.evidence
+        ],
+    }
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("leakaudit.reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["clip"] = clip
+    return env
+
+
+@register("html", (".html", ".htm"), "A self-contained HTML report with charts; no JavaScript")
+def render_html(doc: FindingsDocument, options: RenderOptions) -> bytes:
+    """The report page as UTF-8 HTML."""
+    owners, recipients = exposure_tallies(doc)
+    slots = max(3, min(TOP_N, max(len(owners), len(recipients))))
+    with matplotlib.rc_context(_RC):
+        charts = {
+            "timeline": timeline_chart(doc),
+            "categories": category_chart(doc),
+            "owners": ranking_chart(owners, "#b45309", slots),
+            "recipients": ranking_chart(recipients, "#1d4ed8", slots),
+        }
+    page = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            doc=doc,
+            csp=CSP,
+            summary=doc.summary(),
+            prov=provenance(doc.run),
+            rules=sorted(doc.run.rules, key=lambda r: (r.pack, r.rule_id)),
+            findings=[_finding_view(f) for f in doc.findings],
+            charts=charts,
+            colours=SEVERITY_COLOURS,
+        )
+    )
+    return utf8_bytes(page)
