@@ -333,7 +333,7 @@ def hostile_document(base_dir: Path = Path("/srv/audit")) -> FindingsDocument:
         h = hostile[i % len(hostile)]
         f.entities = {k: ([h, *v] if isinstance(v, list) else h) for k, v in f.entities.items()}
         f.fingerprint = fingerprint(f.rule_id, f.entities)
-        f.reason = f"Account {h} saw {hostile[(i + 1) % len(hostile)]}."
+        f.reason = f"Account {h} saw {hostile[(i + 1) % len(hostile)]} (undecodable byte \udcff)."
         f.title = f"{f.title} {h[:200]}"
         f.evidence = [
             Evidence(

@@ -84,15 +84,16 @@ def _physical_location(evidence: Evidence, base_dir: Path | None) -> dict[str, A
 
 
 def _logical_locations(finding: Finding) -> list[dict[str, str]]:
-    locations = []
+    locations: dict[str, dict[str, str]] = {}  # by qualified name: SARIF wants them unique
     for key, kind in LOGICAL_KINDS:
         value = finding.entities.get(key)
         for name in value if isinstance(value, list) else [value]:
             if name:
-                locations.append(
-                    {"name": name, "fullyQualifiedName": f"{kind}:{name}", "kind": kind}
+                qualified = f"{kind}:{name}"
+                locations.setdefault(
+                    qualified, {"name": name, "fullyQualifiedName": qualified, "kind": kind}
                 )
-    return locations
+    return list(locations.values())
 
 
 def _rule_descriptor(rule: RuleOutcome) -> dict[str, Any]:
