@@ -60,17 +60,24 @@ class UnsafeSvgError(ValueError):
     """A chart's SVG held something that could execute or load; never expected."""
 
 
+def visible(value: object) -> str:
+    """`value` as text with control characters written as `\\xNN` (shown, never obeyed) and
+    lone surrogates (undecodable input bytes) as U+FFFD."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", str(value))
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def chart_label(value: object) -> str:
     """A log-derived string made safe to hand to matplotlib as plain text: control characters
-    shown as U+FFFD, `$` escaped so it is never read as mathtext, long values cut."""
-    text = _SURROGATE.sub("\ufffd", _CONTROL.sub("\ufffd", str(value))).replace("$", r"\$")
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+    made visible, `$` escaped so it is never read as mathtext, long values cut."""
+    text = visible(value)
+    text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+    return text.replace("$", r"\$")
 
 
 def clip(value: object, limit: int = TEXT_CHARS) -> str:
-    """A value cut to `limit` characters with an ellipsis, control characters shown as `\\xNN`
-    and lone surrogates (undecodable input bytes) as U+FFFD: the template's `clip` filter."""
-    text = _SURROGATE.sub("\ufffd", _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", str(value)))
+    """`visible(value)` cut to `limit` characters with an ellipsis: the template's filter."""
+    text = visible(value)
     return text if len(text) <= limit else text[: limit - 1] + f"… ({len(text):,} characters)"
 
 
