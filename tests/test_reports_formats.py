@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from report_fixtures_b import (
     HOSTILE_STRINGS,
     STARTED_AT,
+    T0,
     hostile_document,
     many_findings,
     realistic_document,
@@ -20,7 +22,13 @@ from report_fixtures_b import (
 
 from leakaudit.findings import FindingsDocument, severity_rank
 from leakaudit.reports import RenderOptions, load_reporters, renderer_for
-from leakaudit.reports.html import UnsafeSvgError, checked_svg
+from leakaudit.reports.html import (
+    MAX_INCIDENT_SPANS,
+    MAX_LISTED_FINDINGS,
+    UnsafeSvgError,
+    checked_svg,
+    incident_spans,
+)
 from leakaudit.reports.sarif import GITHUB_MAX_RESULTS, SECURITY_SEVERITY
 
 BASE = Path("/srv/audit")
@@ -406,6 +414,39 @@ def test_checked_svg_refuses_executable_markup() -> None:
     ):
         with pytest.raises(UnsafeSvgError):
             checked_svg(f"<svg {ns}>{body}</svg>")
+
+
+def test_html_lists_the_most_severe_findings_and_warns_when_cut() -> None:
+    doc = many_findings(MAX_LISTED_FINDINGS + 5)
+    options = RenderOptions()
+    data = render("html", doc, options)
+    assert_inert(parse_html(data))
+    assert data.count(b'<section class="finding') == MAX_LISTED_FINDINGS
+    assert options.warnings == [
+        f"The HTML report lists the 1,000 most severe of {MAX_LISTED_FINDINGS + 5:,} findings "
+        "(its charts and counts cover all of them); the JSON report has every finding."
+    ]
+    assert f"Findings ({MAX_LISTED_FINDINGS + 5})".encode() in data
+
+
+def test_incident_spans_merge_overlaps_and_stay_few() -> None:
+    day = timedelta(days=1)
+    spans = [
+        (T0, T0 + day, "critical", 5),
+        (T0 + day / 2, T0 + 2 * day, "critical", 7),  # overlaps the first
+        (T0 + 10 * day, T0 + 11 * day, "critical", 1),
+        (T0, T0 + day, "high", 2),
+        (T0, T0 + day, "medium", 50),  # not an incident
+    ]
+    assert incident_spans(spans, timedelta(hours=1)) == [
+        (T0, T0 + 2 * day, "critical", 12),
+        (T0, T0 + day, "high", 2),
+        (T0 + 10 * day, T0 + 11 * day, "critical", 1),
+    ]
+    many = [(T0 + i * 3 * day, T0 + i * 3 * day, "high", i) for i in range(500)]
+    kept = incident_spans(many, timedelta(hours=1))
+    assert len(kept) == MAX_INCIDENT_SPANS
+    assert min(k[3] for k in kept) == 500 - MAX_INCIDENT_SPANS  # the busiest are kept
 
 
 def test_html_without_findings() -> None:

@@ -40,6 +40,8 @@ SEVERITY_COLOURS: dict[str, str] = {
 LABEL_CHARS = 32  # a log-derived chart label is cut to this many characters
 TEXT_CHARS = 400  # a log-derived value in the findings list is cut to this many characters
 TOP_N = 10
+MAX_INCIDENT_SPANS = 60  # shaded incident spans on the timeline
+MAX_LISTED_FINDINGS = 1_000  # finding cards on the page; charts and counts still use them all
 MEDIA_PACK_RECIPIENT = "account_id"  # in the media pack, account_id is who received media
 
 _SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -115,39 +117,72 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def incident_spans(
+    spans: list[tuple[datetime, datetime, str, int]], gap: timedelta
+) -> list[tuple[datetime, datetime, str, int]]:
+    """High and critical finding spans merged per severity where they overlap or lie within
+    `gap` of each other, the busiest `MAX_INCIDENT_SPANS` kept: a chart of thousands of
+    findings marks a readable number of incidents."""
+    merged: list[tuple[datetime, datetime, str, int]] = []
+    for severity in ("critical", "high"):
+        current: list[Any] | None = None
+        for first, last, _, events in sorted(s for s in spans if s[2] == severity):
+            if current is not None and first <= current[1] + gap:
+                current[1] = max(current[1], last)
+                current[3] += events
+                continue
+            if current is not None:
+                merged.append((current[0], current[1], severity, current[3]))
+            current = [first, last, severity, events]
+        if current is not None:
+            merged.append((current[0], current[1], severity, current[3]))
+    busiest = sorted(merged, key=lambda m: (-m[3], m[0], m[2]))[:MAX_INCIDENT_SPANS]
+    return sorted(busiest, key=lambda m: (m[0], m[2]))
+
+
 def timeline_chart(doc: FindingsDocument) -> Markup | None:
-    """Cross-account events per time bucket, stacked by severity, with each high or critical
-    finding's first-to-last-seen span shaded. A finding's events are spread evenly over its
-    span (the document holds counts and bounds, not every event time)."""
-    dated = [f for f in doc.findings if f.first_seen and f.last_seen]
-    if not dated:
+    """Cross-account events per time bucket, stacked by severity, with the spans of
+    unsuppressed high and critical findings (first to last seen) shaded and their starts
+    marked. A finding's events are spread evenly over its span: the document holds counts and
+    bounds, not event times."""
+    spans = [
+        (_utc(f.first_seen), _utc(f.last_seen), f.severity, f.event_count)
+        for f in doc.findings
+        if f.first_seen is not None and f.last_seen is not None
+    ]
+    if not spans:
         return None
-    start = _utc(doc.run.window_start or min(f.first_seen for f in dated))  # type: ignore[type-var]
-    end = _utc(doc.run.window_end or max(f.last_seen for f in dated))  # type: ignore[type-var]
-    start = min(start, *(_utc(f.first_seen) for f in dated))  # type: ignore[arg-type]
-    end = max(end, *(_utc(f.last_seen) for f in dated))  # type: ignore[arg-type]
+    start = min(s[0] for s in spans)
+    end = max(s[1] for s in spans)
+    if doc.run.window_start is not None:
+        start = min(start, _utc(doc.run.window_start))
+    if doc.run.window_end is not None:
+        end = max(end, _utc(doc.run.window_end))
     size = _bucket(max(end - start, timedelta(hours=1)))
     n = int((end - start) / size) + 1
     edges = [start + i * size for i in range(n + 1)]
     counts = {s: [0.0] * n for s in SEVERITIES}
-    for f in dated:
-        first = int((_utc(f.first_seen) - start) / size)  # type: ignore[arg-type]
-        last = int((_utc(f.last_seen) - start) / size)  # type: ignore[arg-type]
-        share = f.event_count / (last - first + 1)
+    for first_seen, last_seen, severity, events in spans:
+        first = int((first_seen - start) / size)
+        last = int((last_seen - start) / size)
+        share = events / (last - first + 1)
         for i in range(first, last + 1):
-            counts[f.severity][i] += share
+            counts[severity][i] += share
 
     fig = Figure(figsize=(11, 3.2))
     ax = fig.subplots()
-    incidents = [f for f in dated if f.severity in ("critical", "high")]
-    for f in incidents:
-        ax.axvspan(
-            _utc(f.first_seen),  # type: ignore[arg-type]
-            _utc(f.last_seen) + size / 4,  # type: ignore[arg-type]
-            color=SEVERITY_COLOURS[f.severity],
-            alpha=0.10,
-            linewidth=0,
-        )
+    unsuppressed = [
+        (_utc(f.first_seen), _utc(f.last_seen), f.severity, f.event_count)
+        for f in doc.findings
+        if f.first_seen is not None and f.last_seen is not None and f.status != "suppressed"
+    ]
+    incidents = incident_spans(unsuppressed, size)
+    for first_seen, last_seen, severity, _ in incidents:
+        colour = SEVERITY_COLOURS[severity]
+        ax.axvspan(first_seen, last_seen + size / 4, color=colour, alpha=0.10, linewidth=0)
+        ax.axvline(first_seen, color=colour, lw=0.8, ls="--")
+    if incidents:
+        ax.plot([], [], color="#555", lw=0.8, ls="--", label="incident start (shaded: span)")
     bottom = [0.0] * n
     for severity in SEVERITIES:
         if any(counts[severity]):
@@ -161,10 +196,6 @@ def timeline_chart(doc: FindingsDocument) -> Markup | None:
                 label=severity,
             )
             bottom = [b + c for b, c in zip(bottom, counts[severity], strict=True)]
-    for f in incidents:
-        ax.axvline(_utc(f.first_seen), color=SEVERITY_COLOURS[f.severity], lw=0.8, ls="--")  # type: ignore[arg-type]
-    if incidents:
-        ax.plot([], [], color="#555", lw=0.8, ls="--", label="incident start (shaded: span)")
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylabel(f"events per {_bucket_name(size)}")
     _legend_above(ax)
@@ -309,6 +340,15 @@ def render_html(doc: FindingsDocument, options: RenderOptions) -> bytes:
             "owners": ranking_chart(owners, "#b45309", slots),
             "recipients": ranking_chart(recipients, "#1d4ed8", slots),
         }
+    cap = MAX_LISTED_FINDINGS
+    if options.max_results is not None:
+        cap = min(cap, options.max_results)
+    listed = doc.findings[:cap]  # most severe first
+    if len(doc.findings) > cap:
+        options.warnings.append(
+            f"The HTML report lists the {cap:,} most severe of {len(doc.findings):,} findings "
+            "(its charts and counts cover all of them); the JSON report has every finding."
+        )
     page = (
         _environment()
         .get_template("report.html.j2")
@@ -318,7 +358,8 @@ def render_html(doc: FindingsDocument, options: RenderOptions) -> bytes:
             summary=doc.summary(),
             prov=provenance(doc.run),
             rules=sorted(doc.run.rules, key=lambda r: (r.pack, r.rule_id)),
-            findings=[_finding_view(f) for f in doc.findings],
+            findings=[_finding_view(f) for f in listed],
+            unlisted=len(doc.findings) - len(listed),
             charts=charts,
             colours=SEVERITY_COLOURS,
         )
