@@ -7,9 +7,13 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from leakaudit.errors import ExitCode, LeakauditError
+
+# Re-exported: every command escapes log-derived text with these.
+from leakaudit.reports.terminal import safe as safe
+from leakaudit.reports.terminal import safe_plain as safe_plain
+from leakaudit.reports.terminal import truncate as truncate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,23 +43,6 @@ def stdout_console() -> Console:
 
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def safe_plain(text: object) -> str:
-    """Log-derived text with terminal control characters escaped (`\\x1b` stays visible)."""
-    return "".join(
-        ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in str(text)
-    )
-
-
-def truncate(text: str, width: int) -> str:
-    """Cut long values to `width` characters, ending with an ellipsis."""
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def safe(text: object) -> str:
-    """Make log-derived text inert for rich: no markup, no terminal control characters."""
-    return escape(safe_plain(text))
 
 
 class LeakauditGroup(click.Group):
