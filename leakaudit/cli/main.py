@@ -8,6 +8,7 @@ from leakaudit import __version__
 from leakaudit.cli.common import LeakauditGroup
 from leakaudit.cli.ingest import ingest
 from leakaudit.cli.query import query
+from leakaudit.cli.report import report
 from leakaudit.cli.status import status
 
 EPILOG = """\b
@@ -34,6 +35,7 @@ def cli() -> None:
 
 cli.add_command(ingest)
 cli.add_command(query)
+cli.add_command(report)
 cli.add_command(status)
 
 

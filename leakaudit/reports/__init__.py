@@ -38,7 +38,7 @@ class Reporter:
 REPORTERS: dict[str, Reporter] = {}
 
 # Modules that register reporters; importing them fills REPORTERS.
-_MODULES: tuple[str, ...] = ("sarif", "ocsf", "junit", "html")
+_MODULES: tuple[str, ...] = ("json", "csv", "markdown", "console", "sarif", "ocsf", "junit", "html")
 
 
 def register(

@@ -1,0 +1,54 @@
+"""Write a findings document to report files: what `audit -o` and `report -o` both call."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from leakaudit.errors import ConfigError
+from leakaudit.findings import FindingsDocument
+from leakaudit.reports import RenderOptions, Reporter, renderer_for
+
+Target = tuple[str | Path, str | None]  # a file and its format (None: from the extension)
+
+
+def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
+    """Each target's reporter, checked before any work: an unknown format or extension, or a
+    file named twice, is a ConfigError."""
+    resolved: list[tuple[Path, Reporter]] = []
+    seen: set[Path] = set()
+    for target, fmt in targets:
+        path = Path(target)
+        if path.resolve() in seen:
+            raise ConfigError(f"The report file {path} is given twice.")
+        seen.add(path.resolve())
+        resolved.append((path, renderer_for(path, fmt)))
+    return resolved
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A temporary file beside the target, then a rename: a reader never sees half a report
+    # and a failed run leaves the previous report in place.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"Cannot write the report: {exc.strerror or exc}.", path=path) from exc
+
+
+def write_reports(
+    doc: FindingsDocument, targets: Sequence[Target], options: RenderOptions
+) -> list[tuple[Path, Reporter]]:
+    """Render `doc` once per target and write the files; returns what was written.
+
+    Every report is rendered before any file is written, so a renderer failure writes nothing.
+    Renderer warnings (e.g. SARIF's result cap) are appended to `options.warnings`.
+    """
+    resolved = resolve_targets(targets)
+    rendered = [(path, reporter, reporter.render(doc, options)) for path, reporter in resolved]
+    for path, _reporter, data in rendered:
+        _write_atomically(path, data)
+    return resolved
