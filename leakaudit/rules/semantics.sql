@@ -1,0 +1,285 @@
+-- The shared semantics of SPEC §2, exactly as docs/semantics.md reads it.
+--
+-- Run once per audit, before any rule. Every rule reads these temp views and tables instead
+-- of re-deriving ownership, capture time, share, partner-link or consent coverage, so a
+-- change of meaning happens here, once. Intervals are half-open [start, end) and a missing
+-- end is open; the views carry the open end as 'infinity' so comparisons stay plain.
+
+-- A timestamp as the one ISO-8601 UTC form of every output (seconds, microseconds only when
+-- present, a trailing Z), for timestamps that become entity values and so must be stable.
+CREATE OR REPLACE TEMP MACRO iso_utc(t) AS
+    CASE
+        WHEN t IS NULL THEN NULL
+        WHEN epoch_us(t) % 1000000 = 0 THEN strftime(t AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')
+        ELSE strftime(t AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
+    END;
+
+-- One row per registry binding of a device to an account: owner(D, t) holds for account_id
+-- iff bound_from <= t < bound_to.
+CREATE OR REPLACE TEMP VIEW binding AS
+SELECT
+    rowid AS binding_no,
+    device_id,
+    account_id,
+    registered_at AS bound_from,
+    coalesce(deregistered_at, 'infinity'::TIMESTAMPTZ) AS bound_to,
+    deregistered_at,
+    nullif(serial, '') AS serial,
+    nullif(mac, '') AS mac,
+    model,
+    firmware,
+    status,
+    revoked_at,
+    _source_file,
+    _source_line
+FROM devices;
+
+-- The capture time of each recorded item: its earliest captured_at.
+CREATE OR REPLACE TEMP VIEW media_capture AS
+SELECT
+    media_id,
+    min(captured_at) AS captured_at
+FROM media
+GROUP BY media_id;
+
+-- One row per customer access (every outcome), with what SPEC §2 needs to judge it:
+-- capture time, action scope, the owners at capture time, share and partner-link coverage.
+CREATE OR REPLACE TEMP TABLE customer_access AS
+WITH access_capture AS (
+    SELECT
+        a.rowid AS access_no,
+        a.ts,
+        a.account_id,
+        a.device_id,
+        a.action,
+        coalesce(a.outcome, 'served') AS outcome,
+        a.media_id,
+        a.event_id,
+        nullif(a.session_id, '') AS session_id,
+        nullif(a.partner, '') AS partner,
+        coalesce(a.captured_at, mc.captured_at, a.ts) AS capture_time,
+        CASE WHEN a.action = 'live' THEN 'live' ELSE 'media' END AS action_scope,
+        a.action IN ('snapshot', 'clip', 'live', 'download') AS is_view,
+        a._source_file,
+        a._source_line
+    FROM access_events AS a
+    LEFT JOIN media_capture AS mc
+        ON mc.media_id = a.media_id
+),
+owner_at_capture AS (
+    SELECT DISTINCT
+        ac.access_no,
+        b.account_id AS owner_account_id
+    FROM access_capture AS ac
+    JOIN binding AS b
+        ON b.device_id = ac.device_id
+        AND b.bound_from <= ac.capture_time
+        AND ac.capture_time < b.bound_to
+),
+owners_by_access AS (
+    SELECT
+        access_no,
+        list_sort(list(owner_account_id)) AS owners_at_capture
+    FROM owner_at_capture
+    GROUP BY access_no
+),
+share_covered_access AS (
+    SELECT DISTINCT
+        ac.access_no
+    FROM access_capture AS ac
+    JOIN owner_at_capture AS o
+        ON o.access_no = ac.access_no
+    JOIN shares AS s
+        ON s.device_id = ac.device_id
+        AND s.owner_account_id = o.owner_account_id
+        AND s.grantee_account_id = ac.account_id
+        AND s.granted_at <= ac.ts
+        AND ac.ts < coalesce(s.revoked_at, 'infinity'::TIMESTAMPTZ)
+        AND coalesce(s.scope, '*') IN ('*', ac.action_scope)
+),
+partner_linked_access AS (
+    SELECT DISTINCT
+        ac.access_no
+    FROM access_capture AS ac
+    JOIN partner_links AS l
+        ON l.account_id = ac.account_id
+        AND l.partner = ac.partner
+        AND l.linked_at <= ac.ts
+        AND ac.ts < coalesce(l.unlinked_at, 'infinity'::TIMESTAMPTZ)
+)
+SELECT
+    ac.access_no,
+    ac.ts,
+    ac.account_id,
+    ac.device_id,
+    ac.action,
+    ac.outcome,
+    ac.outcome = 'served' AS is_served,
+    ac.media_id,
+    ac.event_id,
+    -- One delivered item: the media, else the event, else the device's recording at that time.
+    coalesce(ac.media_id, ac.event_id, ac.device_id || '@' || iso_utc(ac.capture_time)) AS media_key,
+    ac.session_id,
+    ac.partner,
+    ac.partner IS NOT NULL AS is_partner,
+    ac.capture_time,
+    ac.action_scope,
+    ac.is_view,
+    coalesce(o.owners_at_capture, []::VARCHAR[]) AS owners_at_capture,
+    coalesce(list_contains(o.owners_at_capture, ac.account_id), false) AS is_owner,
+    s.access_no IS NOT NULL AS share_covered,
+    coalesce(list_contains(o.owners_at_capture, ac.account_id), false)
+        OR s.access_no IS NOT NULL AS legit_by_ownership,
+    l.access_no IS NOT NULL AS partner_link_active,
+    ac._source_file,
+    ac._source_line
+FROM access_capture AS ac
+LEFT JOIN owners_by_access AS o
+    ON o.access_no = ac.access_no
+LEFT JOIN share_covered_access AS s
+    ON s.access_no = ac.access_no
+LEFT JOIN partner_linked_access AS l
+    ON l.access_no = ac.access_no;
+
+-- customer_access once per owner at capture time (owner_account_id NULL when the device had
+-- no owner then): the shape of media_to_non_owner and of exposure counting.
+CREATE OR REPLACE TEMP VIEW customer_access_owner AS
+SELECT
+    ca.*,
+    o.owner_account_id
+FROM customer_access AS ca
+LEFT JOIN LATERAL (
+    SELECT unnest(ca.owners_at_capture) AS owner_account_id
+) AS o
+    ON true;
+
+-- One row per staff_id of the directory (the first row when a file repeats an id).
+CREATE OR REPLACE TEMP VIEW staff_member AS
+SELECT
+    staff_id,
+    team,
+    role,
+    email,
+    nullif(own_account_id, '') AS own_account_id,
+    coalesce(kind, 'human') AS kind,
+    active_from,
+    active_to
+FROM staff
+QUALIFY row_number() OVER (PARTITION BY staff_id ORDER BY _source_file, _source_line) = 1;
+
+-- One row per staff action (every outcome) with the acting principal as the directory knows
+-- it. Principals unknown to the directory are humans.
+CREATE OR REPLACE TEMP TABLE staff_action AS
+SELECT
+    sa.rowid AS action_no,
+    sa.ts,
+    sa.staff_id,
+    sa.action,
+    coalesce(sa.outcome, 'served') AS outcome,
+    coalesce(sa.outcome, 'served') = 'served' AS is_served,
+    nullif(sa.account_id, '') AS account_id,
+    nullif(sa.device_id, '') AS device_id,
+    nullif(sa.media_id, '') AS media_id,
+    sa.lookup_key,
+    sa.ticket_id,
+    sa.channel,
+    CASE
+        WHEN sa.action = 'live' THEN 'live'
+        WHEN sa.action IN ('lookup', 'account') THEN 'account'
+        ELSE 'media'
+    END AS action_scope,
+    sm.staff_id IS NOT NULL AS staff_known,
+    coalesce(sm.kind, 'human') AS staff_kind,
+    coalesce(sm.kind, 'human') <> 'service' AS is_human,
+    sm.team AS staff_team,
+    sm.own_account_id AS staff_own_account_id,
+    sm.active_from AS staff_active_from,
+    sm.active_to AS staff_active_to,
+    sa._source_file,
+    sa._source_line
+FROM staff_access AS sa
+LEFT JOIN staff_member AS sm
+    ON sm.staff_id = sa.staff_id;
+
+-- One row per staff action and target account: account_id, else the device's owners at the
+-- action time, else the owners of the media's device at capture time, else NULL (unknown).
+-- consent_covered: a consent of the target covers the action (SPEC §2), so for a `live`
+-- action it is an explicit `live` consent, since `*` never covers live.
+CREATE OR REPLACE TEMP TABLE staff_action_target AS
+WITH device_owner_at_action AS (
+    SELECT DISTINCT
+        sa.action_no,
+        b.account_id AS target_account_id
+    FROM staff_action AS sa
+    JOIN binding AS b
+        ON b.device_id = sa.device_id
+        AND b.bound_from <= sa.ts
+        AND sa.ts < b.bound_to
+    WHERE sa.account_id IS NULL
+),
+media_owner_at_capture AS (
+    SELECT DISTINCT
+        sa.action_no,
+        b.account_id AS target_account_id
+    FROM staff_action AS sa
+    JOIN media AS m
+        ON m.media_id = sa.media_id
+    JOIN binding AS b
+        ON b.device_id = m.device_id
+        AND b.bound_from <= m.captured_at
+        AND m.captured_at < b.bound_to
+    WHERE sa.account_id IS NULL
+        AND sa.action_no NOT IN (SELECT action_no FROM device_owner_at_action)
+),
+resolved_target AS (
+    SELECT
+        action_no,
+        account_id AS target_account_id
+    FROM staff_action
+    WHERE account_id IS NOT NULL
+    UNION ALL
+    SELECT
+        action_no,
+        target_account_id
+    FROM device_owner_at_action
+    UNION ALL
+    SELECT
+        action_no,
+        target_account_id
+    FROM media_owner_at_capture
+),
+action_target AS (
+    SELECT
+        sa.*,
+        rt.target_account_id
+    FROM staff_action AS sa
+    LEFT JOIN resolved_target AS rt
+        ON rt.action_no = sa.action_no
+),
+covered_action_target AS (
+    SELECT DISTINCT
+        tgt.action_no,
+        tgt.target_account_id
+    FROM action_target AS tgt
+    JOIN consents AS c
+        ON c.account_id = tgt.target_account_id
+        AND c.granted_at <= tgt.ts
+        AND tgt.ts < coalesce(c.expires_at, 'infinity'::TIMESTAMPTZ)
+        AND tgt.ts < coalesce(c.revoked_at, 'infinity'::TIMESTAMPTZ)
+        AND (
+            coalesce(c.grantee, '*') = '*'
+            OR c.grantee = tgt.staff_id
+            OR c.grantee = 'team:' || tgt.staff_team
+        )
+        AND (
+            c.scope = tgt.action_scope
+            OR (c.scope = '*' AND tgt.action_scope IN ('media', 'account'))
+        )
+)
+SELECT
+    tgt.*,
+    cat.action_no IS NOT NULL AS consent_covered
+FROM action_target AS tgt
+LEFT JOIN covered_action_target AS cat
+    ON cat.action_no = tgt.action_no
+    AND cat.target_account_id = tgt.target_account_id;

@@ -1,0 +1,85 @@
+-- Bindings of one device id held by different accounts at overlapping times (half-open
+-- intervals, so a hand-over at the same instant does not overlap), plus the media of the
+-- device delivered while it had two owners at capture time: the exposure.
+WITH overlapping_binding AS (
+    SELECT
+        mine.binding_no,
+        mine.device_id,
+        mine.account_id,
+        greatest(mine.bound_from, other.bound_from) AS overlap_from,
+        mine._source_file,
+        mine._source_line
+    FROM binding AS mine
+    JOIN binding AS other
+        ON other.device_id = mine.device_id
+        AND other.account_id <> mine.account_id
+        AND mine.bound_from < other.bound_to
+        AND other.bound_from < mine.bound_to
+),
+duplicate_accounts AS (
+    SELECT
+        device_id,
+        list_sort(list(DISTINCT account_id)) AS accounts
+    FROM overlapping_binding
+    GROUP BY device_id
+),
+overlapping_binding_event AS (
+    SELECT
+        binding_no,
+        device_id,
+        account_id,
+        min(overlap_from) AS event_ts,
+        any_value(_source_file) AS _source_file,
+        any_value(_source_line) AS _source_line
+    FROM overlapping_binding
+    GROUP BY binding_no, device_id, account_id
+),
+-- Two owners at capture time means two physical homes may be behind the id: every item
+-- delivered then may show the other owner's home.
+exposed_access AS (
+    SELECT
+        device_id,
+        account_id,
+        owner_account_id,
+        media_key,
+        is_view,
+        action,
+        ts,
+        _source_file,
+        _source_line
+    FROM customer_access_owner
+    WHERE is_served
+        AND len(owners_at_capture) >= 2
+        AND owner_account_id <> account_id
+)
+SELECT
+    d.device_id,
+    d.accounts,
+    e.event_ts,
+    e._source_file,
+    e._source_line,
+    e.account_id,
+    'bound' AS event,
+    NULL::VARCHAR AS exposure_recipient,
+    NULL::VARCHAR AS exposure_owner,
+    NULL::VARCHAR AS exposure_item,
+    NULL::BOOLEAN AS exposure_viewed
+FROM overlapping_binding_event AS e
+JOIN duplicate_accounts AS d
+    ON d.device_id = e.device_id
+UNION ALL
+SELECT
+    d.device_id,
+    d.accounts,
+    x.ts AS event_ts,
+    x._source_file,
+    x._source_line,
+    x.account_id,
+    x.action AS event,
+    x.account_id AS exposure_recipient,
+    x.owner_account_id AS exposure_owner,
+    x.media_key AS exposure_item,
+    x.is_view AS exposure_viewed
+FROM exposed_access AS x
+JOIN duplicate_accounts AS d
+    ON d.device_id = x.device_id
