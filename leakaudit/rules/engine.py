@@ -1,0 +1,278 @@
+"""Run rules on a store and turn their offending rows into findings.
+
+A rule's SQL returns one row per offending event; everything else happens here, once, for all
+rules: the SQL is wrapped as a CTE and DuckDB groups the rows by the rule's entity columns,
+counts events and exposure, picks the bounded evidence sample (earliest first, ties by source
+file and line) and sorts list entities. Python only touches one row per finding: the
+fingerprint, the reason sentence and JSON-able evidence values.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from leakaudit.errors import ConfigError, RuleError
+from leakaudit.findings import (
+    EntityValue,
+    Evidence,
+    Exposure,
+    Finding,
+    RuleOutcome,
+    fingerprint,
+    format_ts,
+)
+from leakaudit.progress import Progress, SilentProgress
+from leakaudit.rules.loader import apply_semantics
+from leakaudit.rules.model import Pack, Rule, coerce_param, format_param
+from leakaudit.schema import SOURCE_FILE, SOURCE_LINE
+from leakaudit.store import Store
+
+EVIDENCE_LIMIT = 10
+EXPOSURE_RECIPIENT = "exposure_recipient"
+EXPOSURE_OWNER = "exposure_owner"
+EXPOSURE_ITEM = "exposure_item"
+EXPOSURE_VIEWED = "exposure_viewed"
+# Bound next to the rule's own parameters; rule parameter names cannot start with "_".
+_LIMIT_PARAM = "__evidence_limit"
+_NONE = "(none)"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
+    """The rule's SQL as a CTE, grouped into one row per finding.
+
+    `columns` maps the rule's output columns to their DuckDB types: list-typed entities are
+    sorted before grouping, exposure columns are counted only when the rule returns them.
+    """
+    entity_exprs = []
+    for name in rule.entities:
+        col = quote_ident(name)
+        is_list = columns.get(name, "").endswith("[]")
+        entity_exprs.append(f"list_sort({col}) AS {col}" if is_list else col)
+    aggregates = [
+        "count(*) AS event_count",
+        "min(event_ts) AS first_seen",
+        "max(event_ts) AS last_seen",
+    ]
+    exposure = {
+        "recipient_accounts": EXPOSURE_RECIPIENT,
+        "owner_accounts": EXPOSURE_OWNER,
+        "items_delivered": EXPOSURE_ITEM,
+    }
+    for out, col in exposure.items():
+        if col in columns:
+            aggregates.append(f"count(DISTINCT {quote_ident(col)}) AS {out}")
+    if EXPOSURE_ITEM in columns and EXPOSURE_VIEWED in columns:
+        aggregates.append(
+            f"count(DISTINCT {quote_ident(EXPOSURE_ITEM)}) "
+            f"FILTER (WHERE {quote_ident(EXPOSURE_VIEWED)}) AS items_viewed"
+        )
+    fields = [
+        f"'source_file': {quote_ident(SOURCE_FILE)}",
+        f"'source_line': {quote_ident(SOURCE_LINE)}",
+    ]
+    if rule.evidence:
+        row = ", ".join(f"{quote_literal(c)}: {quote_ident(c)}" for c in rule.evidence)
+        fields.append(f"'row': {{{row}}}")
+    aggregates.append(
+        f"list({{{', '.join(fields)}}} "
+        f"ORDER BY event_ts, {quote_ident(SOURCE_FILE)}, {quote_ident(SOURCE_LINE)})"
+        f"[1:${_LIMIT_PARAM}] AS evidence"
+    )
+    select = ",\n    ".join([*entity_exprs, *aggregates])
+    return (
+        f"WITH offending AS (\n{rule.query.rstrip().rstrip(';')}\n)\n"
+        f"SELECT\n    {select}\nFROM offending\nGROUP BY ALL"
+    )
+
+
+def rule_params(rule: Rule, overrides: Mapping[str, object] | None) -> dict[str, Any]:
+    """The rule's defaults with overrides applied, each checked against its declared type."""
+    values = rule.defaults()
+    for name, value in (overrides or {}).items():
+        param = rule.params.get(name)
+        if param is None:
+            raise ConfigError(
+                f"Rule {rule.id} has no parameter {name!r}"
+                + (f" (it declares: {', '.join(rule.params)})." if rule.params else ".")
+            )
+        try:
+            values[name] = coerce_param(param.type, value)
+        except ValueError as exc:
+            raise ConfigError(f"Parameter {rule.id}.{name} must be a {param.type}: {exc}.") from exc
+    return values
+
+
+def _outcome(rule: Rule, values: Mapping[str, Any]) -> RuleOutcome:
+    return RuleOutcome(
+        rule_id=rule.id,
+        pack=rule.pack,
+        category=rule.category,
+        severity=rule.severity,
+        title=rule.title,
+        description=rule.description,
+        rationale=rule.rationale,
+        remediation=rule.remediation,
+        references=list(rule.references),
+        tags=list(rule.tags),
+        params={k: format_param(v) for k, v in values.items()},
+    )
+
+
+def missing_tables(store: Store, rule: Rule) -> list[str]:
+    """The rule's required tables that hold no rows: the honest reason to skip it."""
+    return [t for t in rule.requires if store.table_rows(t) == 0]
+
+
+def run_rule(
+    store: Store,
+    rule: Rule,
+    overrides: Mapping[str, object] | None = None,
+    *,
+    evidence_limit: int = EVIDENCE_LIMIT,
+) -> tuple[list[Finding], RuleOutcome]:
+    """One rule on a store whose shared semantics are already applied."""
+    values = rule_params(rule, overrides)
+    outcome = _outcome(rule, values)
+    started = time.perf_counter()
+    empty = missing_tables(store, rule)
+    if empty:
+        outcome.status = "skipped"
+        outcome.skipped_reason = "needs " + " and ".join(empty)
+        outcome.duration_s = time.perf_counter() - started
+        return [], outcome
+    try:
+        described = store.con.execute(f"DESCRIBE {rule.query}", values).fetchall()
+        columns = {row[0]: str(row[1]) for row in described}
+        cursor = store.con.execute(
+            wrap_rule_sql(rule, columns), {**values, _LIMIT_PARAM: evidence_limit}
+        )
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        message = str(exc).strip().splitlines()[0]
+        raise RuleError(f"Rule {rule.id} failed: {message}", rule.query_path or rule.path) from exc
+    findings = [_finding(rule, dict(zip(names, row, strict=True))) for row in rows]
+    findings.sort(key=Finding.sort_key)
+    outcome.findings = len(findings)
+    outcome.duration_s = time.perf_counter() - started
+    return findings, outcome
+
+
+def _entity_value(value: object) -> EntityValue:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return sorted(_NONE if v is None else str(_jsonable(v)) for v in value)
+    return str(_jsonable(value))
+
+
+def _jsonable(value: object) -> Any:
+    """Evidence values as JSON-able values, timestamps in the one output form."""
+    if isinstance(value, datetime):
+        return format_ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _finding(rule: Rule, row: dict[str, Any]) -> Finding:
+    entities = {name: _entity_value(row[name]) for name in rule.entities}
+    first_seen, last_seen = row["first_seen"], row["last_seen"]
+    placeholders: dict[str, object] = {
+        name: ", ".join(value) if isinstance(value, list) else (value or _NONE)
+        for name, value in entities.items()
+    }
+    placeholders.update(
+        first_seen=format_ts(first_seen) or _NONE,
+        last_seen=format_ts(last_seen) or _NONE,
+        event_count=row["event_count"],
+    )
+    return Finding(
+        fingerprint=fingerprint(rule.id, entities),
+        rule_id=rule.id,
+        pack=rule.pack,
+        category=rule.category,
+        severity=rule.severity,
+        title=rule.title,
+        reason=rule.reason.format_map(placeholders),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        event_count=int(row["event_count"]),
+        entities=entities,
+        exposure=Exposure(
+            recipient_accounts=row.get("recipient_accounts"),
+            owner_accounts=row.get("owner_accounts"),
+            items_delivered=row.get("items_delivered"),
+            items_viewed=row.get("items_viewed"),
+        ),
+        evidence=[
+            Evidence(
+                source_file=e["source_file"],
+                source_line=int(e["source_line"]),
+                row=_jsonable(e.get("row") or {}),
+            )
+            for e in row["evidence"]
+        ],
+    )
+
+
+def run_rules(
+    store: Store,
+    packs: Iterable[Pack],
+    params: Mapping[str, Mapping[str, object]] | None = None,
+    progress: Progress | None = None,
+    *,
+    evidence_limit: int = EVIDENCE_LIMIT,
+) -> tuple[list[Finding], list[RuleOutcome]]:
+    """Every rule of `packs` on `store`: shared semantics once, then each rule in order.
+
+    `params` maps rule id to parameter overrides (typed values or strings, as from
+    `parse_param_overrides`). Findings come back in deterministic report order.
+    """
+    rules = [rule for pack in packs for rule in pack.rules]
+    params = params or {}
+    known = {rule.id for rule in rules}
+    for rule_id in params:
+        if rule_id not in known:
+            raise ConfigError(f"Parameters given for rule {rule_id}, which is not selected.")
+    progress = progress or SilentProgress()
+    apply_semantics(store)
+    findings: list[Finding] = []
+    outcomes: list[RuleOutcome] = []
+    progress.start("Running rules", total=len(rules))
+    try:
+        for rule in rules:
+            found, outcome = run_rule(
+                store, rule, params.get(rule.id), evidence_limit=evidence_limit
+            )
+            findings.extend(found)
+            outcomes.append(outcome)
+            progress.advance(1)
+    finally:
+        progress.finish()
+    findings.sort(key=Finding.sort_key)
+    return findings, outcomes

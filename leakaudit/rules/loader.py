@@ -1,0 +1,780 @@
+"""Load rule packs from YAML and refuse anything that breaks the contract in docs/architecture.md.
+
+Every problem in every file is collected in one pass and reported as `file:line: message`, so
+a rule author fixes a pack in one round trip instead of one error at a time. The SQL of each
+rule is parsed by DuckDB (`json_serialize_sql`) to find the parameters it uses, and bound
+against an empty in-memory store with the shared semantics loaded, so a typo in a column name
+fails here and not in the middle of an audit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from leakaudit.errors import RuleError
+from leakaudit.findings import CATEGORIES, SEVERITIES
+from leakaudit.rules.model import PARAM_TYPES, REASON_FIELDS, Pack, Param, Rule, RuleTest
+from leakaudit.rules.model import coerce_param as _coerce
+from leakaudit.schema import SOURCE_FILE, SOURCE_LINE, TABLES
+from leakaudit.store import MEMORY, Store
+
+PACK_FILE = "pack.yml"
+SEMANTICS_SQL = Path(__file__).with_name("semantics.sql")
+
+PACK_KEYS = {"name", "version", "description"}
+PACK_REQUIRED = ("name", "version")
+RULE_KEYS = {
+    "id",
+    "title",
+    "category",
+    "severity",
+    "description",
+    "rationale",
+    "remediation",
+    "references",
+    "tags",
+    "params",
+    "requires",
+    "query",
+    "query_file",
+    "entities",
+    "evidence",
+    "reason",
+    "tests",
+}
+RULE_REQUIRED = (
+    "id",
+    "title",
+    "category",
+    "severity",
+    "description",
+    "rationale",
+    "remediation",
+    "entities",
+    "reason",
+    "tests",
+)
+PARAM_KEYS = {"type", "default", "description"}
+TEST_KEYS = {"name", "params", "tables", "findings"}
+EVENT_TS = "event_ts"
+TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a rule file, located to a line."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
+
+
+class RuleValidationError(RuleError):
+    """One or more rule files are invalid; `problems` holds every one, in file order."""
+
+    def __init__(self, problems: list[Problem]):
+        first = problems[0]
+        super().__init__(first.message, first.path, first.line)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+# -- YAML with line numbers and duplicate-key detection -------------------------------------
+
+
+class _Mapping(dict[Any, Any]):
+    """A YAML mapping that remembers where it and each key (and value) started."""
+
+    line: int = 1
+    key_lines: dict[Any, int]
+    value_lines: dict[Any, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records line numbers and duplicate keys instead of overwriting them.
+
+    Timestamps stay strings: rule tests hand them to ingest, which parses them the same way it
+    parses a file (a bare YAML timestamp would otherwise silently become a naive datetime).
+    """
+
+    duplicates: list[tuple[int, str]]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Mapping:  # type: ignore[override]
+        self.flatten_mapping(node)
+        mapping = _Mapping()
+        mapping.line = node.start_mark.line + 1
+        mapping.key_lines = {}
+        mapping.value_lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in mapping:
+                self.duplicates.append(
+                    (line, f"duplicate key {key!r} (first at line {mapping.key_lines[key]})")
+                )
+                continue
+            mapping[key] = self.construct_object(value_node, deep=True)
+            mapping.key_lines[key] = line
+            block = isinstance(value_node, yaml.ScalarNode) and value_node.style in ("|", ">")
+            mapping.value_lines[key] = value_node.start_mark.line + 1 + int(block)
+        return mapping
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
+    return loader.construct_mapping(node)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ignore[arg-type]
+_LineLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_yaml(path: Path, problems: list[Problem]) -> Any:
+    """Parse one YAML file; syntax errors and duplicate keys become problems, never raise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(str(path), None, f"cannot read the file: {exc}"))
+        return None
+    loader = _LineLoader(text)
+    loader.duplicates = []
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(str(path), line, f"invalid YAML: {reason}"))
+        return None
+    finally:
+        loader.dispose()
+    problems.extend(Problem(str(path), line, msg) for line, msg in loader.duplicates)
+    return data
+
+
+# -- where packs live ------------------------------------------------------------------------
+
+
+def builtin_rules_dir() -> Path:
+    """The built-in packs: inside the wheel, else the repo's top-level `rules/` (editable)."""
+    shipped = resources.files("leakaudit") / "builtin_rules"
+    if shipped.is_dir():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def find_pack_dirs(root: Path) -> list[Path]:
+    """`root` itself when it holds a pack.yml, else its sub-directories that do."""
+    if (root / PACK_FILE).is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / PACK_FILE).is_file())
+
+
+def pack_sha256(pack_dir: Path) -> str:
+    """Hash of a pack's files (sorted relative paths and contents): provenance of a run."""
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in pack_dir.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") or part == "__pycache__" for part in p.parts)
+    )
+    for file in files:
+        rel = file.relative_to(pack_dir).as_posix()
+        digest.update(rel.encode("utf-8") + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def rule_files(pack_dir: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in pack_dir.iterdir()
+        if p.is_file() and p.suffix in (".yml", ".yaml") and p.name != PACK_FILE
+    )
+
+
+# -- one file at a time ----------------------------------------------------------------------
+
+
+class _FileCheck:
+    """Problems of one file, located by the key they concern."""
+
+    def __init__(self, path: Path, problems: list[Problem]):
+        self.path = path
+        self.problems = problems
+
+    def add(self, line: int | None, message: str) -> None:
+        self.problems.append(Problem(str(self.path), line, message))
+
+    def at(self, mapping: Any, key: str) -> int | None:
+        if isinstance(mapping, _Mapping):
+            return mapping.key_lines.get(key, mapping.line)
+        return None
+
+    def unknown_keys(self, mapping: _Mapping, allowed: set[str], what: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                self.add(
+                    mapping.key_lines.get(key),
+                    f"unknown key {key!r} in {what}; allowed: {', '.join(sorted(allowed))}",
+                )
+
+    def text(self, mapping: _Mapping, key: str, required: bool = True) -> str:
+        value = mapping.get(key)
+        if value is None:
+            if required:
+                self.add(mapping.line, f"missing required key {key!r}")
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.add(self.at(mapping, key), f"{key!r} must be a non-empty string")
+            return ""
+        return value.strip()
+
+    def strings(self, mapping: _Mapping, key: str) -> tuple[str, ...]:
+        value = mapping.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.add(self.at(mapping, key), f"{key!r} must be a list of strings")
+            return ()
+        return tuple(value)
+
+
+def load_pack_dir(pack_dir: Path, problems: list[Problem], builtin: bool = False) -> Pack | None:
+    """One pack directory: its pack.yml and every rule file, checked file by file."""
+    meta_path = pack_dir / PACK_FILE
+    check = _FileCheck(meta_path, problems)
+    meta = read_yaml(meta_path, problems)
+    if not isinstance(meta, _Mapping):
+        if meta is not None or not problems:
+            check.add(1, "pack.yml must be a mapping with name, version and description")
+        return None
+    check.unknown_keys(meta, PACK_KEYS, "pack.yml")
+    for key in PACK_REQUIRED:
+        if key not in meta:
+            check.add(meta.line, f"missing required key {key!r}")
+    name = str(meta.get("name") or pack_dir.name)
+    rules = []
+    for path in rule_files(pack_dir):
+        rule = load_rule_file(path, name, problems, builtin=builtin)
+        if rule is not None:
+            rules.append(rule)
+    return Pack(
+        name=name,
+        version=str(meta.get("version", "")),
+        description=str(meta.get("description") or ""),
+        rules=tuple(rules),
+        path=pack_dir,
+        sha256=pack_sha256(pack_dir),
+        builtin=builtin,
+    )
+
+
+def load_rule_file(
+    path: Path, pack: str, problems: list[Problem], builtin: bool = False
+) -> Rule | None:
+    """Parse and check one rule file's metadata (SQL is bound later, for all rules at once)."""
+    before = len(problems)
+    check = _FileCheck(path, problems)
+    data = read_yaml(path, problems)
+    if data is None and len(problems) > before:
+        return None
+    if not isinstance(data, _Mapping):
+        check.add(1, "a rule file must be a mapping of keys (id, title, category, …)")
+        return None
+    check.unknown_keys(data, RULE_KEYS, "a rule")
+    rule_id = check.text(data, "id")
+    if rule_id and rule_id != path.stem:
+        check.add(
+            check.at(data, "id"),
+            f"rule id {rule_id!r} does not match the file name {path.name!r} "
+            f"(expected id {path.stem!r})",
+        )
+    title = check.text(data, "title")
+    category = check.text(data, "category")
+    if category and category not in CATEGORIES:
+        check.add(
+            check.at(data, "category"),
+            f"unknown category {category!r}; expected one of: {', '.join(CATEGORIES)}",
+        )
+    severity = check.text(data, "severity")
+    if severity and severity not in SEVERITIES:
+        check.add(
+            check.at(data, "severity"),
+            f"unknown severity {severity!r}; expected one of: {', '.join(SEVERITIES)}",
+        )
+    prose = {key: check.text(data, key) for key in ("description", "rationale", "remediation")}
+    references = check.strings(data, "references")
+    tags = check.strings(data, "tags")
+    requires = check.strings(data, "requires")
+    for table in requires:
+        if table not in TABLES:
+            check.add(
+                check.at(data, "requires"),
+                f"unknown table {table!r} in requires; native tables: {', '.join(TABLES)}",
+            )
+    entities = check.strings(data, "entities")
+    if "entities" not in data:
+        check.add(data.line, "missing required key 'entities'")
+    elif not entities:
+        check.add(check.at(data, "entities"), "'entities' must list at least one column")
+    evidence = check.strings(data, "evidence")
+    params = _params(check, data)
+    query, query_path = _query(check, data, path)
+    reason = check.text(data, "reason")
+    if reason:
+        _check_reason(check, data, reason, entities)
+    tests = _tests(check, data, entities, params)
+
+    if len(problems) > before:
+        return None
+    return Rule(
+        id=rule_id,
+        pack=pack,
+        title=title,
+        category=category,
+        severity=severity,
+        description=prose["description"],
+        rationale=prose["rationale"],
+        remediation=prose["remediation"],
+        query=query,
+        entities=entities,
+        reason=reason,
+        references=references,
+        tags=tags,
+        params=params,
+        requires=requires,
+        evidence=evidence,
+        tests=tuple(tests),
+        path=path,
+        query_path=query_path,
+        builtin=builtin,
+    )
+
+
+def _params(check: _FileCheck, data: _Mapping) -> dict[str, Param]:
+    raw = data.get("params")
+    if raw is None:
+        return {}
+    if not isinstance(raw, _Mapping):
+        check.add(check.at(data, "params"), "'params' must map names to {type, default}")
+        return {}
+    params = {}
+    for name, spec in raw.items():
+        line = raw.key_lines.get(name)
+        if not isinstance(name, str) or not _NAME.match(name):
+            check.add(line, f"parameter name {name!r} must be letters, digits and _")
+            continue
+        if not isinstance(spec, _Mapping):
+            check.add(line, f"parameter {name!r} must be a mapping with type and default")
+            continue
+        check.unknown_keys(spec, PARAM_KEYS, f"parameter {name!r}")
+        type_ = spec.get("type")
+        if type_ not in PARAM_TYPES:
+            check.add(
+                check.at(spec, "type"),
+                f"parameter {name!r} has type {type_!r}; expected one of: "
+                + ", ".join(PARAM_TYPES),
+            )
+            continue
+        if "default" not in spec:
+            check.add(spec.line, f"parameter {name!r} has no default")
+            continue
+        try:
+            default = _coerce(type_, spec["default"])
+        except ValueError as exc:
+            check.add(check.at(spec, "default"), f"default of parameter {name!r}: {exc}")
+            continue
+        params[name] = Param(name, type_, default, str(spec.get("description") or ""))
+    return params
+
+
+def _query(check: _FileCheck, data: _Mapping, path: Path) -> tuple[str, Path | None]:
+    inline, file = data.get("query"), data.get("query_file")
+    if inline is not None and file is not None:
+        check.add(check.at(data, "query_file"), "give either 'query' or 'query_file', not both")
+        return "", None
+    if inline is None and file is None:
+        check.add(data.line, "missing required key 'query' (or 'query_file')")
+        return "", None
+    if inline is not None:
+        if not isinstance(inline, str) or not inline.strip():
+            check.add(check.at(data, "query"), "'query' must be a non-empty SQL string")
+            return "", None
+        return inline, None
+    if not isinstance(file, str) or not file.strip():
+        check.add(check.at(data, "query_file"), "'query_file' must be a file name")
+        return "", None
+    sql_path = path.parent / file
+    if not sql_path.is_file():
+        check.add(check.at(data, "query_file"), f"query_file {file!r} does not exist")
+        return "", None
+    return sql_path.read_text(encoding="utf-8"), sql_path
+
+
+def _check_reason(check: _FileCheck, data: _Mapping, reason: str, entities: Iterable[str]):
+    allowed = set(entities) | set(REASON_FIELDS)
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(reason) if f is not None]
+    except ValueError as exc:
+        check.add(check.at(data, "reason"), f"reason is not a valid template: {exc}")
+        return
+    for name in fields:
+        if name not in allowed:
+            check.add(
+                check.at(data, "reason"),
+                f"reason placeholder {{{name}}} is not an entity or one of "
+                + ", ".join(REASON_FIELDS),
+            )
+
+
+def _tests(
+    check: _FileCheck, data: _Mapping, entities: tuple[str, ...], params: dict[str, Param]
+) -> list[RuleTest]:
+    raw = data.get("tests")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        check.add(check.at(data, "tests"), "'tests' must be a list of tests")
+        return []
+    tests = []
+    for i, spec in enumerate(raw, 1):
+        if not isinstance(spec, _Mapping):
+            check.add(check.at(data, "tests"), f"test {i} must be a mapping")
+            continue
+        check.unknown_keys(spec, TEST_KEYS, f"test {i}")
+        name = spec.get("name")
+        if not isinstance(name, str) or not name.strip():
+            check.add(spec.line, f"test {i} needs a 'name'")
+            name = f"test {i}"
+        tables = _test_tables(check, spec, name)
+        expected = _test_findings(check, spec, name, entities)
+        overrides = {}
+        raw_params = spec.get("params") or {}
+        if not isinstance(raw_params, dict):
+            check.add(check.at(spec, "params"), f"test {name!r}: 'params' must be a mapping")
+            raw_params = {}
+        for key, value in raw_params.items():
+            if key not in params:
+                check.add(
+                    check.at(spec, "params"),
+                    f"test {name!r} sets parameter {key!r}, which the rule does not declare",
+                )
+                continue
+            try:
+                overrides[key] = _coerce(params[key].type, value)
+            except ValueError as exc:
+                check.add(check.at(spec, "params"), f"test {name!r}, parameter {key!r}: {exc}")
+        if expected is not None:
+            tests.append(RuleTest(name, tables, expected, overrides, line=spec.line))
+    if not any(t.positive for t in tests) or all(t.positive for t in tests):
+        check.add(
+            check.at(data, "tests"),
+            "a rule needs at least one positive test (non-empty findings) and one negative "
+            f"test (findings: []); it has {sum(t.positive for t in tests)} positive and "
+            f"{sum(not t.positive for t in tests)} negative",
+        )
+    return tests
+
+
+def _test_tables(check: _FileCheck, spec: _Mapping, name: str) -> dict[str, list[dict]]:
+    raw = spec.get("tables") or {}
+    if not isinstance(raw, _Mapping):
+        check.add(check.at(spec, "tables"), f"test {name!r}: 'tables' must map table to rows")
+        return {}
+    tables = {}
+    for table, rows in raw.items():
+        line = raw.key_lines.get(table)
+        if table not in TABLES:
+            check.add(line, f"test {name!r} uses unknown table {table!r}")
+            continue
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            check.add(line, f"test {name!r}: rows of {table!r} must be a list of mappings")
+            continue
+        tables[table] = [dict(r) for r in rows]
+    return tables
+
+
+def _test_findings(
+    check: _FileCheck, spec: _Mapping, name: str, entities: tuple[str, ...]
+) -> list[dict[str, Any]] | None:
+    if "findings" not in spec:
+        check.add(
+            spec.line, f"test {name!r} needs 'findings' (the exact set expected; [] for none)"
+        )
+        return None
+    raw = spec["findings"]
+    if not isinstance(raw, list):
+        check.add(check.at(spec, "findings"), f"test {name!r}: 'findings' must be a list")
+        return None
+    expected = []
+    for finding in raw:
+        keys = set(finding) if isinstance(finding, dict) else set()
+        if not isinstance(finding, dict) or keys != set(entities):
+            line = finding.line if isinstance(finding, _Mapping) else check.at(spec, "findings")
+            check.add(
+                line,
+                f"test {name!r}: an expected finding has keys {', '.join(sorted(keys)) or '(none)'}"
+                f"; expected exactly the entities {', '.join(entities)}",
+            )
+            continue
+        expected.append(dict(finding))
+    return expected
+
+
+# -- SQL: parameters used and binding against the native schema -----------------------------
+
+
+def _walk_parameters(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if node.get("class") == "PARAMETER" and "identifier" in node:
+            yield str(node["identifier"])
+        for value in node.values():
+            yield from _walk_parameters(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk_parameters(value)
+
+
+def sql_parameters(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
+    """The `$name` parameters of one SELECT, from DuckDB's own parse tree (never a regex).
+
+    Raises ValueError with DuckDB's reason when the text is not exactly one SELECT statement.
+    """
+    row = con.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
+    tree = json.loads(row[0]) if row else {"error": True, "error_message": "no result"}
+    if tree.get("error"):
+        message = tree.get("error_message", "cannot parse")
+        if tree.get("error_type") == "not implemented":
+            message = "the query must be a single SELECT statement (" + message + ")"
+        else:
+            message = "the SQL does not parse: " + message
+        raise ValueError(message)
+    statements = tree.get("statements", [])
+    if len(statements) != 1:
+        raise ValueError(
+            f"the query must be exactly one SELECT statement; it has {len(statements)}"
+        )
+    names = {str(p["key"]) for p in statements[0].get("named_param_map", [])}
+    return names | set(_walk_parameters(statements[0]))
+
+
+def semantics_sql() -> str:
+    """The shared SPEC §2 SQL every rule reads (empty until the packs define it)."""
+    return SEMANTICS_SQL.read_text(encoding="utf-8") if SEMANTICS_SQL.is_file() else ""
+
+
+def apply_semantics(store: Store) -> None:
+    """Create the shared temp views/tables of semantics.sql on a store (once per run)."""
+    sql = semantics_sql()
+    if not sql.strip():
+        return
+    try:
+        store.con.execute(sql)
+    except duckdb.Error as exc:
+        raise RuleError(
+            f"the shared semantics SQL does not run: {_first_line(exc)}", SEMANTICS_SQL
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _error_line(exc: BaseException) -> int | None:
+    m = re.search(r"^LINE (\d+):", str(exc), re.MULTILINE)
+    return int(m.group(1)) if m else None
+
+
+def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Problem]) -> None:
+    """Parameters declared == used, and the SQL binds and returns the contract's columns."""
+    data_path, base = _sql_location(rule)
+    try:
+        used = sql_parameters(con, rule.query)
+    except ValueError as exc:
+        problems.append(Problem(data_path, base, str(exc)))
+        return
+    positional = sorted(p for p in used if p.isdigit())
+    if positional:
+        problems.append(
+            Problem(data_path, base, "use named parameters ($name), not positional ones (? or $1)")
+        )
+        return
+    declared = set(rule.params)
+    for name in sorted(used - declared):
+        problems.append(
+            Problem(data_path, base, f"parameter ${name} is used in the SQL but not declared")
+        )
+    for name in sorted(declared - used):
+        problems.append(
+            Problem(
+                str(rule.path),
+                key_line(rule.path, "params", name),
+                f"parameter {name!r} is declared but not used in the SQL",
+            )
+        )
+    if used != declared:
+        return
+    try:
+        columns = dict(
+            (row[0], row[1])
+            for row in con.execute(f"DESCRIBE {rule.query}", rule.defaults()).fetchall()
+        )
+    except duckdb.Error as exc:
+        offset = _error_line(exc)
+        line = base + offset - 1 if base is not None and offset is not None else base
+        problems.append(
+            Problem(
+                data_path,
+                line,
+                f"the SQL does not bind against the native schema: {_first_line(exc)}",
+            )
+        )
+        return
+    wanted = [*rule.entities, EVENT_TS, SOURCE_FILE, SOURCE_LINE, *rule.evidence]
+    for name in dict.fromkeys(wanted):
+        if name not in columns:
+            problems.append(
+                Problem(
+                    data_path,
+                    base,
+                    f"the SQL returns no column {name!r} (a rule returns its entities, "
+                    "event_ts, _source_file, _source_line and its evidence columns)",
+                )
+            )
+    if EVENT_TS in columns and columns[EVENT_TS] != TIMESTAMPTZ:
+        problems.append(
+            Problem(
+                data_path,
+                base,
+                f"event_ts must be TIMESTAMPTZ; the SQL returns {columns[EVENT_TS]}",
+            )
+        )
+
+
+def _sql_location(rule: Rule) -> tuple[str, int | None]:
+    """The file and first line of a rule's SQL, so DuckDB's `LINE n` maps to the file."""
+    if rule.query_path is not None:
+        return str(rule.query_path), 1
+    data = read_yaml(rule.path, []) if rule.path is not None and rule.path.is_file() else None
+    if isinstance(data, _Mapping) and "query" in data:
+        return str(rule.path), data.value_lines.get("query")
+    return str(rule.path), None
+
+
+def key_line(path: Path | None, *keys: str) -> int | None:
+    """Line of a (nested) key in a rule file, for problems found after parsing."""
+    data = read_yaml(path, []) if path is not None and path.is_file() else None
+    line = None
+    for key in keys:
+        if not isinstance(data, _Mapping) or key not in data:
+            break
+        line = data.key_lines.get(key)
+        data = data[key]
+    return line
+
+
+def check_sql(rules: Iterable[Rule], problems: list[Problem]) -> None:
+    """Bind every rule on one empty in-memory store that has the shared semantics."""
+    rules = list(rules)
+    if not rules:
+        return
+    with Store.open(MEMORY) as store:
+        try:
+            apply_semantics(store)
+        except RuleError as exc:
+            problems.append(Problem(str(exc.path), exc.line, exc.message))
+            return
+        for rule in rules:
+            check_rule_sql(store.con, rule, problems)
+
+
+# -- many packs ------------------------------------------------------------------------------
+
+
+def load_all(
+    dirs: Iterable[str | Path], *, builtin: bool, override: bool
+) -> tuple[list[Pack], list[Problem]]:
+    """Load the built-in packs and then each custom dir; resolve overrides; bind all SQL."""
+    problems: list[Problem] = []
+    loaded: list[Pack] = []
+    if builtin:
+        for pack_dir in find_pack_dirs(builtin_rules_dir()):
+            if (pack := load_pack_dir(pack_dir, problems, builtin=True)) is not None:
+                loaded.append(pack)
+    for raw in dirs:
+        root = Path(raw)
+        pack_dirs = find_pack_dirs(root)
+        if not pack_dirs:
+            reason = "is not a directory" if not root.is_dir() else "holds no rule pack"
+            problems.append(
+                Problem(str(root), None, f"{reason} (a pack is a directory with a pack.yml)")
+            )
+        for pack_dir in pack_dirs:
+            if (pack := load_pack_dir(pack_dir, problems)) is not None:
+                loaded.append(pack)
+    loaded = _resolve_ids(loaded, override, problems)
+    check_sql((r for p in loaded for r in p.rules), problems)
+    return loaded, problems
+
+
+def _resolve_ids(packs: list[Pack], override: bool, problems: list[Problem]) -> list[Pack]:
+    """Duplicate ids are errors, except a custom rule replacing a built-in with --override."""
+    seen: dict[str, Rule] = {}
+    replaced: set[tuple[str, str]] = set()  # (rule id, built-in pack) dropped by an override
+    for pack in packs:
+        for rule in pack.rules:
+            first = seen.get(rule.id)
+            if first is None:
+                seen[rule.id] = rule
+            elif first.builtin and not rule.builtin and override:
+                replaced.add((rule.id, first.pack))
+                seen[rule.id] = rule
+            elif first.builtin and not rule.builtin:
+                problems.append(
+                    Problem(
+                        str(rule.path),
+                        key_line(rule.path, "id"),
+                        f"rule id {rule.id!r} is already a built-in rule of pack "
+                        f"{first.pack!r}; pass --override to replace it",
+                    )
+                )
+            else:
+                problems.append(
+                    Problem(
+                        str(rule.path),
+                        key_line(rule.path, "id"),
+                        f"duplicate rule id {rule.id!r} (also defined in {first.path})",
+                    )
+                )
+    if not replaced:
+        return packs
+    return [
+        replace(pack, rules=tuple(r for r in pack.rules if (r.id, pack.name) not in replaced))
+        if pack.builtin
+        else pack
+        for pack in packs
+    ]

@@ -1,0 +1,151 @@
+"""Rule packs as plain dataclasses: what the loader builds and the engine and tests consume.
+
+Provenance (file paths, line numbers, the pack's hash) is excluded from equality so that the
+same rule loaded from two places compares equal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from leakaudit.findings import PackRecord
+
+PARAM_TYPES: tuple[str, ...] = ("integer", "number", "string", "boolean", "duration")
+
+# Placeholders a reason template may use besides the rule's entity columns.
+REASON_FIELDS: tuple[str, ...] = ("first_seen", "last_seen", "event_count")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def coerce_param(type_: str, value: object) -> object:
+    """A parameter value of the declared type, or ValueError saying what was expected.
+
+    Values come from YAML (already typed) or from `--param` (always strings); both go through
+    here so a rule sees the same Python type either way. A duration becomes a `timedelta`,
+    which DuckDB binds as an INTERVAL.
+    """
+    if type_ == "integer":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            return int(value)
+        raise ValueError(f"{value!r} is not an integer")
+    if type_ == "number":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{value!r} is not a number")
+    if type_ == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError(f"{value!r} is not a boolean (true or false)")
+    if type_ == "duration":
+        if isinstance(value, timedelta):
+            return value
+        if isinstance(value, str) and (m := _DURATION.match(value)):
+            return timedelta(**{_DURATION_UNITS[m.group(2).lower()]: float(m.group(1))})
+        raise ValueError(f"{value!r} is not a duration (a number and a unit: 90s, 15m, 2h, 1d, 1w)")
+    if type_ == "string":
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{value!r} is not a string")
+    raise ValueError(f"unknown parameter type {type_!r}")
+
+
+def format_param(value: object) -> object:
+    """A parameter value as users write it (durations back to `15m` form), for output."""
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds and seconds % size == 0:
+                return f"{seconds // size}{unit}"
+        return f"{seconds}s"
+    return value
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared rule parameter; `default` is already coerced to `type`."""
+
+    name: str
+    type: str
+    default: Any
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    """One embedded test: inline rows per table and the exact set of findings expected."""
+
+    name: str
+    tables: dict[str, list[dict[str, Any]]]
+    findings: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def positive(self) -> bool:
+        return bool(self.findings)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: metadata, the SQL returning offending rows, and its tests."""
+
+    id: str
+    pack: str
+    title: str
+    category: str
+    severity: str
+    description: str
+    rationale: str
+    remediation: str
+    query: str
+    entities: tuple[str, ...]
+    reason: str
+    references: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    params: dict[str, Param] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    tests: tuple[RuleTest, ...] = ()
+    path: Path | None = field(default=None, compare=False)
+    query_path: Path | None = field(default=None, compare=False)
+    builtin: bool = field(default=False, compare=False)
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.params.items()}
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A directory of rules with a `pack.yml`; `sha256` hashes its files for provenance."""
+
+    name: str
+    version: str
+    description: str
+    rules: tuple[Rule, ...]
+    path: Path | None = field(default=None, compare=False)
+    sha256: str = field(default="", compare=False)
+    builtin: bool = field(default=False, compare=False)
+
+    def record(self) -> PackRecord:
+        return PackRecord(name=self.name, version=self.version, sha256=self.sha256)

@@ -1,0 +1,133 @@
+"""Run a rule's embedded tests: inline rows in a fresh in-memory store, exact findings expected.
+
+Rows go through `leakaudit.ingest.ingest_records`, the same validation and casting as a file
+ingest, so a test exercises the rule on exactly what an audit would see. A row that ingest
+quarantines fails the test: a fixture that silently loses rows would prove nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from leakaudit.errors import LeakauditError
+from leakaudit.rules.engine import run_rules
+from leakaudit.rules.model import Pack, Rule, RuleTest
+from leakaudit.store import MEMORY, Store
+
+
+@dataclass
+class TestResult:
+    """The outcome of one embedded test; `expected`/`actual` are canonical entity dicts."""
+
+    __test__ = False  # not a pytest class
+
+    rule_id: str
+    name: str
+    passed: bool
+    expected: list[dict[str, Any]] = field(default_factory=list)
+    actual: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    path: str | None = None
+    line: int | None = None
+
+    @property
+    def location(self) -> str:
+        if self.path is None:
+            return self.rule_id
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+    def report(self) -> str:
+        """A failure as expected and actual findings side by side (empty when passed)."""
+        if self.passed:
+            return ""
+        if self.error is not None:
+            return f"  {self.error}"
+        left = [_render(f) for f in self.expected] or ["(no findings)"]
+        right = [_render(f) for f in self.actual] or ["(no findings)"]
+        missing = Counter(left) - Counter(right)
+        extra = Counter(right) - Counter(left)
+        width = max(len("expected"), *(len(x) + 2 for x in left))
+        lines = [f"  {'expected'.ljust(width)} | actual"]
+        for i in range(max(len(left), len(right))):
+            a = left[i] if i < len(left) else ""
+            b = right[i] if i < len(right) else ""
+            mark_a = "- " if a and missing[a] else "  "
+            mark_b = "+ " if b and extra[b] else "  "
+            lines.append(f"  {(mark_a + a if a else '').ljust(width)} | {mark_b + b if b else ''}")
+        lines.append("  (- expected but not found, + found but not expected)")
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _render(finding: dict[str, Any]) -> str:
+    return json.dumps(finding, ensure_ascii=False, separators=(", ", ": "))
+
+
+def canonical(finding: dict[str, Any], entities: Iterable[str]) -> dict[str, Any]:
+    """Entity values as the engine emits them: strings, lists sorted, None kept."""
+
+    def one(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return sorted("(none)" if v is None else str(v) for v in value)
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value)
+
+    return {name: one(finding.get(name)) for name in entities}
+
+
+def _sort_key(finding: dict[str, Any]) -> str:
+    return json.dumps(finding, sort_keys=True, ensure_ascii=False)
+
+
+def run_rule_test(rule: Rule, test: RuleTest) -> TestResult:
+    """One embedded test of one rule, in its own in-memory store."""
+    from leakaudit.ingest import ingest_records  # ingest is a lower stage; loaded when used
+
+    result = TestResult(
+        rule.id,
+        test.name,
+        passed=False,
+        path=str(rule.path) if rule.path else None,
+        line=test.line,
+    )
+    result.expected = sorted((canonical(f, rule.entities) for f in test.findings), key=_sort_key)
+    pack = Pack(rule.pack, "", "", (rule,))
+    try:
+        with Store.open(MEMORY) as store:
+            for table, records in test.tables.items():
+                loaded = ingest_records(store, table, records, source=f"<{table}>")
+                rejected = loaded.rejected
+                if rejected:
+                    reasons = store.con.execute(
+                        "SELECT source_line, reason FROM quarantine WHERE source_file = $f "
+                        "ORDER BY source_line",
+                        {"f": f"<{table}>"},
+                    ).fetchall()
+                    detail = "; ".join(f"row {line}: {reason}" for line, reason in reasons)
+                    result.error = f"{rejected} {table} row(s) were quarantined: {detail}"
+                    return result
+            findings, _ = run_rules(store, [pack], {rule.id: test.params})
+    except LeakauditError as exc:
+        result.error = str(exc)
+        return result
+    result.actual = sorted((canonical(f.entities, rule.entities) for f in findings), key=_sort_key)
+    result.passed = result.actual == result.expected
+    return result
+
+
+def run_tests(packs: Iterable[Pack], rule_ids: Iterable[str] | None = None) -> list[TestResult]:
+    """Every embedded test of the selected rules, in pack and file order."""
+    wanted = set(rule_ids) if rule_ids else None
+    return [
+        run_rule_test(rule, test)
+        for pack in packs
+        for rule in pack.rules
+        if wanted is None or rule.id in wanted
+        for test in rule.tests
+    ]
