@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -105,9 +106,8 @@ def report(
     options = RenderOptions(base_dir=Path.cwd())
     written = write_reports(doc, targets, options)
     if stdout_reporter is not None:
-        stdout = click.get_binary_stream("stdout")
-        stdout.write(stdout_reporter.render(doc, options))
-        stdout.flush()
+        sys.stdout.buffer.write(stdout_reporter.render(doc, options))
+        sys.stdout.flush()
     elif not outputs:
         print_summary(doc, stdout_console())
     err = stderr_console()

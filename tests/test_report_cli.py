@@ -1,0 +1,132 @@
+"""`leakaudit report`: re-render a saved findings document, through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from report_fixtures import ACCOUNT_IDS, EMAILS, IPS, pii_document
+
+from leakaudit.cli.main import cli
+from leakaudit.redact import redact
+from leakaudit.reports import RenderOptions, load_reporters
+
+KEY = "report-cli-key-0123456789"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner(env={"COLUMNS": "120", "LEAKAUDIT_REDACT_KEY": None})
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    path = tmp_path / "findings.json"
+    path.write_bytes(load_reporters()["json"].render(pii_document(), RenderOptions()))
+    return path
+
+
+def render(fmt: str, doc=None) -> bytes:
+    return load_reporters()[fmt].render(doc or pii_document(), RenderOptions(base_dir=Path.cwd()))
+
+
+def test_report_json_reproduces_the_saved_document(runner, saved, tmp_path) -> None:
+    out = tmp_path / "again.json"
+    result = runner.invoke(cli, ["report", str(saved), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == saved.read_bytes()
+    assert result.stderr == f"Wrote {out} (json).\n"
+
+
+def test_report_writes_several_formats(runner, saved, tmp_path) -> None:
+    names = ["f.jsonl", "f.csv", "f.md", "f.txt"]
+    args = [a for name in names for a in ("-o", str(tmp_path / name))]
+    result = runner.invoke(cli, ["report", str(saved), *args])
+    assert result.exit_code == 0, result.output
+    for name, fmt in zip(names, ["jsonl", "csv", "markdown", "console"], strict=True):
+        assert (tmp_path / name).read_bytes() == render(fmt), name
+    assert result.stdout == ""
+
+
+def test_report_format_to_stdout(runner, saved) -> None:
+    result = runner.invoke(cli, ["report", str(saved), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == render("csv")
+
+
+def test_report_without_output_prints_the_summary(runner, saved) -> None:
+    result = runner.invoke(cli, ["report", str(saved)])
+    assert result.exit_code == 0, result.output
+    assert "10 findings; 9 rules ran, 1 skipped" in result.stdout
+    assert "Account A-93 was served 41 media items" in result.stdout
+
+
+def test_report_redacts_with_the_key_from_the_environment(runner, saved, tmp_path) -> None:
+    out = tmp_path / "shareable.json"
+    result = runner.invoke(
+        cli,
+        ["report", str(saved), "--redact", "-o", str(out)],
+        env={"LEAKAUDIT_REDACT_KEY": KEY},
+    )
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert data == render("json", redact(pii_document(), KEY.encode()))
+    for value in (*ACCOUNT_IDS, *EMAILS, *IPS):
+        assert value.encode() not in data
+    flag = runner.invoke(cli, ["report", str(saved), "--redact", "--redact-key", KEY])
+    assert flag.exit_code == 0
+    assert "A-93" not in flag.stdout and "acct~" in flag.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--redact"], "--redact needs a key: pass --redact-key or set LEAKAUDIT_REDACT_KEY."),
+        (["--redact", "--redact-key", "short"], "The redaction key is too short (5 characters)"),
+        (["-o", "x.pdf"], "Cannot tell the report format of x.pdf from its extension"),
+        (["--format", "pdf"], "Unknown report format 'pdf'"),
+    ],
+)
+def test_report_bad_flags_exit_2(runner, saved, tmp_path, monkeypatch, args, message) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    result = runner.invoke(cli, ["report", str(saved), *args])
+    assert list(workdir.iterdir()) == []
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "Not a leakaudit findings document: Expecting property name"),
+        (b'{"schema": "other/v1"}', "not a leakaudit.findings/v1 document"),
+        (b'{"schema": "leakaudit.findings/v1", "run": {}}', "missing key 'leakaudit_version'"),
+        (b"[]", "Not a leakaudit findings document"),
+    ],
+)
+def test_report_rejects_what_is_not_a_findings_document(runner, tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    result = runner.invoke(cli, ["report", str(path), "-o", str(tmp_path / "out.md")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}: ")
+    assert message in result.stderr
+    assert not (tmp_path / "out.md").exists()
+
+
+def test_report_help_names_every_option(runner) -> None:
+    result = runner.invoke(cli, ["report", "--help"])
+    assert result.exit_code == 0
+    for option in ("-o, --output FILE", "--format FORMAT", "--redact", "--redact-key KEY"):
+        assert option in result.stdout
+    assert "LEAKAUDIT_REDACT_KEY" in result.stdout
+    assert "report" in runner.invoke(cli, ["--help"]).stdout
+
+
+def test_saved_json_round_trips_through_from_dict(saved) -> None:
+    data = json.loads(saved.read_bytes())
+    assert data["summary"]["findings"] == 10
