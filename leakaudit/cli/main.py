@@ -9,6 +9,7 @@ from leakaudit.cli.common import LeakauditGroup
 from leakaudit.cli.ingest import ingest
 from leakaudit.cli.query import query
 from leakaudit.cli.report import report
+from leakaudit.cli.rules import rules
 from leakaudit.cli.status import status
 
 EPILOG = """\b
@@ -36,6 +37,7 @@ def cli() -> None:
 cli.add_command(ingest)
 cli.add_command(query)
 cli.add_command(report)
+cli.add_command(rules)
 cli.add_command(status)
 
 

@@ -1,0 +1,194 @@
+"""`leakaudit rules …`: validate, test, list and show rule packs. Click only; logic in rules/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from leakaudit.cli.common import safe_plain
+from leakaudit.errors import ExitCode
+from leakaudit.rules import Pack, RuleValidationError, all_rules, find_rule, load_packs, validate
+from leakaudit.rules.model import format_param
+from leakaudit.rules.testing import run_tests
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _pack_options(f: F) -> F:
+    """--rules DIR, --override and --no-builtin for the commands that look at loaded packs."""
+    f = click.option(
+        "--builtin/--no-builtin",
+        default=True,
+        help="Include the built-in packs [default: include].",
+    )(f)
+    f = click.option(
+        "--override", is_flag=True, help="Let a custom rule replace a built-in rule of the same id."
+    )(f)
+    return click.option(
+        "--rules",
+        "rule_dirs",
+        multiple=True,
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        help="Add custom rule packs from DIR (repeatable).",
+    )(f)
+
+
+def _fail_invalid(exc: RuleValidationError) -> None:
+    """Every problem on its own `file:line: message` line, then exit 2."""
+    for problem in exc.problems:
+        click.echo(safe_plain(problem), err=True)
+    files = len({p.path for p in exc.problems})
+    noun = "problem" if len(exc.problems) == 1 else "problems"
+    click.echo(
+        f"error: {len(exc.problems)} {noun} in {files} file{'s' if files != 1 else ''}.", err=True
+    )
+    raise SystemExit(ExitCode.ERROR)
+
+
+def _load(dirs: tuple[str, ...], builtin: bool, override: bool) -> list[Pack]:
+    try:
+        return load_packs(dirs, builtin=builtin, override=override)
+    except RuleValidationError as exc:
+        _fail_invalid(exc)
+        raise  # unreachable: _fail_invalid exits
+
+
+def _indent(text: str) -> list[str]:
+    return [f"  {line}".rstrip() for line in text.splitlines()]
+
+
+@click.group("rules")
+def rules() -> None:
+    """Validate, test, list and show rule packs.
+
+    Built-in packs always load (unless --no-builtin); DIR arguments and --rules add custom
+    packs: a directory holding a pack.yml, or a directory of such packs.
+    """
+
+
+@rules.command("validate")
+@click.argument("dirs", nargs=-1, type=click.Path(file_okay=False))
+@click.option(
+    "--builtin/--no-builtin", default=True, help="Include the built-in packs [default: include]."
+)
+@click.option(
+    "--override", is_flag=True, help="Let a custom rule replace a built-in rule of the same id."
+)
+def validate_cmd(dirs: tuple[str, ...], builtin: bool, override: bool) -> None:
+    """Check rule packs and report every problem as file:line: message.
+
+    Checks keys, ids, categories, severities, prose, parameters (declared vs used in the SQL),
+    that the SQL binds against the native schema, and that each rule has a positive and a
+    negative test. Exit 0 when all are valid, 2 otherwise.
+
+    \b
+    Examples:
+      leakaudit rules validate
+      leakaudit rules validate my_rules/
+    """
+    packs, problems = validate(dirs, builtin=builtin, override=override)
+    if problems:
+        _fail_invalid(RuleValidationError(problems))
+    n_rules = len(all_rules(packs))
+    click.echo(
+        f"{len(packs)} pack{'s' if len(packs) != 1 else ''}, "
+        f"{n_rules} rule{'s' if n_rules != 1 else ''}: all valid."
+    )
+
+
+@rules.command("test")
+@click.argument("dirs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Test only this rule.")
+@click.option(
+    "--builtin/--no-builtin", default=True, help="Include the built-in packs [default: include]."
+)
+@click.option(
+    "--override", is_flag=True, help="Let a custom rule replace a built-in rule of the same id."
+)
+def test_cmd(
+    dirs: tuple[str, ...], rule_ids: tuple[str, ...], builtin: bool, override: bool
+) -> None:
+    """Run the rules' embedded tests; a failure shows expected and actual findings.
+
+    With DIRs only the rules of those packs are tested. Exit 0 when all pass, 1 when a test
+    fails, 2 when a rule is invalid.
+
+    \b
+    Examples:
+      leakaudit rules test
+      leakaudit rules test my_rules/ --rule ACME001
+    """
+    packs = _load(dirs, builtin, override)
+    if rule_ids:
+        for rule_id in rule_ids:
+            find_rule(packs, rule_id)
+    if dirs:
+        packs = [p for p in packs if not p.builtin]
+    results = run_tests(packs, rule_ids or None)
+    for result in results:
+        status = "PASS" if result.passed else "FAIL"
+        click.echo(safe_plain(f"{status} {result.rule_id} {result.name}"))
+        if not result.passed:
+            click.echo(safe_plain(f"  at {result.location}"))
+            click.echo(safe_plain(result.report()))
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed.")
+    if failed:
+        raise SystemExit(ExitCode.FINDINGS)
+
+
+@rules.command("list")
+@_pack_options
+def list_cmd(rule_dirs: tuple[str, ...], override: bool, builtin: bool) -> None:
+    """List the loaded rules: id, pack, category, severity and title."""
+    packs = _load(rule_dirs, builtin, override)
+    header = ("ID", "PACK", "CATEGORY", "SEVERITY", "TITLE")
+    rows = [header] + [
+        (r.id, r.pack, r.category, r.severity, r.title)
+        for r in sorted(all_rules(packs), key=lambda r: r.id)
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo(safe_plain("  ".join([*cells, row[-1]])))
+
+
+@rules.command("show")
+@click.argument("rule_id", metavar="ID")
+@_pack_options
+def show_cmd(rule_id: str, rule_dirs: tuple[str, ...], override: bool, builtin: bool) -> None:
+    """Show one rule: its documentation, parameters with defaults, and SQL."""
+    rule = find_rule(_load(rule_dirs, builtin, override), rule_id)
+    out = [
+        f"{rule.id}: {rule.title}",
+        f"pack: {rule.pack}  category: {rule.category}  severity: {rule.severity}",
+        f"file: {rule.path}",
+        "",
+        "Description:",
+        *_indent(rule.description),
+        "Rationale:",
+        *_indent(rule.rationale),
+        "Remediation:",
+        *_indent(rule.remediation),
+    ]
+    if rule.references:
+        out += ["References:", *(f"  - {ref}" for ref in rule.references)]
+    if rule.tags:
+        out.append(f"Tags: {', '.join(rule.tags)}")
+    out.append(f"Requires: {', '.join(rule.requires) or '(nothing)'}")
+    out.append(f"Entities: {', '.join(rule.entities)}")
+    if rule.evidence:
+        out.append(f"Evidence: {', '.join(rule.evidence)}")
+    out.append("Parameters:" if rule.params else "Parameters: (none)")
+    for p in rule.params.values():
+        line = f"  {p.name} ({p.type}, default {format_param(p.default)})"
+        out.append(f"{line}: {p.description}" if p.description else line)
+    positive = sum(t.positive for t in rule.tests)
+    out.append(
+        f"Tests: {len(rule.tests)} ({positive} positive, {len(rule.tests) - positive} negative)"
+    )
+    out += ["SQL:", *_indent(rule.query.strip())]
+    click.echo("\n".join(safe_plain(line) for text in out for line in text.splitlines() or [""]))
