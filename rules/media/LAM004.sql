@@ -1,0 +1,36 @@
+-- Streaming sessions whose served items come from devices of two or more owners (at capture
+-- time) with at least one item the session's account may not see. The foreign items are the
+-- offending rows. A household session over its own and shared cameras is all legitimate.
+WITH session_access AS (
+    SELECT *
+    FROM customer_access_owner
+    WHERE is_served
+        AND session_id IS NOT NULL
+),
+crossing_session AS (
+    SELECT
+        session_id,
+        account_id
+    FROM session_access
+    GROUP BY session_id, account_id
+    HAVING count(DISTINCT owner_account_id) >= 2
+        AND bool_or(NOT legit_by_ownership)
+)
+SELECT
+    sa.session_id,
+    sa.account_id,
+    sa.ts AS event_ts,
+    sa._source_file,
+    sa._source_line,
+    sa.device_id,
+    sa.owner_account_id,
+    sa.action,
+    sa.account_id AS exposure_recipient,
+    sa.owner_account_id AS exposure_owner,
+    sa.media_key AS exposure_item,
+    sa.is_view AS exposure_viewed
+FROM session_access AS sa
+JOIN crossing_session AS cs
+    ON cs.session_id = sa.session_id
+    AND cs.account_id = sa.account_id
+WHERE NOT sa.legit_by_ownership
