@@ -102,10 +102,14 @@ def test_report_bad_flags_exit_2(runner, saved, tmp_path, monkeypatch, args, mes
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"{not json", "Not a leakaudit findings document: Expecting property name"),
-        (b'{"schema": "other/v1"}', "not a leakaudit.findings/v1 document"),
-        (b'{"schema": "leakaudit.findings/v1", "run": {}}', "missing key 'leakaudit_version'"),
-        (b"[]", "Not a leakaudit findings document"),
+        (b"{not json", "Not a JSON document: Expecting property name enclosed"),
+        (b"\xff\xfe", "Not a JSON document: "),
+        (b'{"schema": "other/v1"}', "Not a leakaudit.findings/v1 document (schema is 'other/v1')."),
+        (
+            b'{"schema": "leakaudit.findings/v1", "run": {}}',
+            "Not a leakaudit.findings/v1 document: missing key 'leakaudit_version'.",
+        ),
+        (b"[]", "Not a leakaudit.findings/v1 document: not a JSON object."),
     ],
 )
 def test_report_rejects_what_is_not_a_findings_document(runner, tmp_path, content, message):

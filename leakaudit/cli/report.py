@@ -29,12 +29,20 @@ def load_document(path: Path) -> FindingsDocument:
     """A saved `leakaudit.findings/v1` document; InputError naming the file if it is not one."""
     try:
         data = json.loads(path.read_bytes())
-        return FindingsDocument.from_dict(data)
     except OSError as exc:
         raise InputError(f"Cannot read the findings document: {exc.strerror}.", path) from exc
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise InputError(f"Not a leakaudit findings document: {detail}.", path) from exc
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise InputError(f"Not a JSON document: {exc}.", path) from exc
+    if not isinstance(data, dict):
+        raise InputError("Not a leakaudit.findings/v1 document: not a JSON object.", path)
+    try:
+        return FindingsDocument.from_dict(data)
+    except KeyError as exc:
+        raise InputError(f"Not a leakaudit.findings/v1 document: missing key {exc}.", path) from exc
+    except ValueError as exc:  # the schema id, or a timestamp that does not parse
+        raise InputError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", path) from exc
+    except (TypeError, AttributeError) as exc:  # a value of the wrong JSON type
+        raise InputError(f"Not a leakaudit.findings/v1 document: {exc}.", path) from exc
 
 
 def redaction_key(redact_flag: bool, key: str | None) -> bytes | None:
