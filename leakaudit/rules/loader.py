@@ -342,15 +342,16 @@ def load_rule_file(
     elif not entities:
         check.add(check.at(data, "entities"), "'entities' must list at least one column")
     evidence = check.strings(data, "evidence")
-    params = _params(check, data)
+    params, invalid_params = _params(check, data)
     query, query_path = _query(check, data, path)
     reason = check.text(data, "reason")
     if reason:
         _check_reason(check, data, reason, entities)
     tests = _tests(check, data, entities, params)
-
-    if len(problems) > before:
+    if not query:
         return None
+    # Returned even when its metadata has problems, so that its SQL is bound too and the
+    # author sees every problem in one pass; any problem still fails the whole load.
     return Rule(
         id=rule_id,
         pack=pack,
@@ -369,19 +370,21 @@ def load_rule_file(
         requires=requires,
         evidence=evidence,
         tests=tuple(tests),
+        invalid_params=invalid_params,
         path=path,
         query_path=query_path,
         builtin=builtin,
     )
 
 
-def _params(check: _FileCheck, data: _Mapping) -> dict[str, Param]:
+def _params(check: _FileCheck, data: _Mapping) -> tuple[dict[str, Param], frozenset[str]]:
+    """Valid parameters, and the names of declared ones that are invalid (already reported)."""
     raw = data.get("params")
     if raw is None:
-        return {}
+        return {}, frozenset()
     if not isinstance(raw, _Mapping):
         check.add(check.at(data, "params"), "'params' must map names to {type, default}")
-        return {}
+        return {}, frozenset()
     params = {}
     for name, spec in raw.items():
         line = raw.key_lines.get(name)
@@ -409,7 +412,7 @@ def _params(check: _FileCheck, data: _Mapping) -> dict[str, Param]:
             check.add(check.at(spec, "default"), f"default of parameter {name!r}: {exc}")
             continue
         params[name] = Param(name, type_, default, str(spec.get("description") or ""))
-    return params
+    return params, frozenset(str(name) for name in raw) - set(params)
 
 
 def _query(check: _FileCheck, data: _Mapping, path: Path) -> tuple[str, Path | None]:
@@ -461,6 +464,7 @@ def _tests(
         check.add(check.at(data, "tests"), "'tests' must be a list of tests")
         return []
     tests = []
+    positive = negative = 0
     for i, spec in enumerate(raw, 1):
         if not isinstance(spec, _Mapping):
             check.add(check.at(data, "tests"), f"test {i} must be a mapping")
@@ -472,6 +476,9 @@ def _tests(
             name = f"test {i}"
         tables = _test_tables(check, spec, name)
         expected = _test_findings(check, spec, name, entities)
+        if isinstance(spec.get("findings"), list):
+            positive += bool(spec["findings"])
+            negative += not spec["findings"]
         overrides = {}
         raw_params = spec.get("params") or {}
         if not isinstance(raw_params, dict):
@@ -490,18 +497,19 @@ def _tests(
                 check.add(check.at(spec, "params"), f"test {name!r}, parameter {key!r}: {exc}")
         if expected is not None:
             tests.append(RuleTest(name, tables, expected, overrides, line=spec.line))
-    if not any(t.positive for t in tests) or all(t.positive for t in tests):
+    if not positive or not negative:
         check.add(
             check.at(data, "tests"),
             "a rule needs at least one positive test (non-empty findings) and one negative "
-            f"test (findings: []); it has {sum(t.positive for t in tests)} positive and "
-            f"{sum(not t.positive for t in tests)} negative",
+            f"test (findings: []); it has {positive} positive and {negative} negative",
         )
     return tests
 
 
 def _test_tables(check: _FileCheck, spec: _Mapping, name: str) -> dict[str, list[dict]]:
-    raw = spec.get("tables") or {}
+    raw = spec.get("tables")
+    if raw is None:
+        return {}
     if not isinstance(raw, _Mapping):
         check.add(check.at(spec, "tables"), f"test {name!r}: 'tables' must map table to rows")
         return {}
@@ -624,6 +632,7 @@ def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Pr
         )
         return
     declared = set(rule.params)
+    used -= rule.invalid_params  # their declaration is wrong and already reported
     for name in sorted(used - declared):
         problems.append(
             Problem(data_path, base, f"parameter ${name} is used in the SQL but not declared")
@@ -636,7 +645,7 @@ def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Pr
                 f"parameter {name!r} is declared but not used in the SQL",
             )
         )
-    if used != declared:
+    if used != declared or rule.invalid_params:
         return
     try:
         columns = dict(
@@ -738,6 +747,7 @@ def load_all(
                 loaded.append(pack)
     loaded = _resolve_ids(loaded, override, problems)
     check_sql((r for p in loaded for r in p.rules), problems)
+    problems.sort(key=lambda p: (p.path, p.line or 0))
     return loaded, problems
 
 
@@ -748,6 +758,8 @@ def _resolve_ids(packs: list[Pack], override: bool, problems: list[Problem]) -> 
     for pack in packs:
         for rule in pack.rules:
             first = seen.get(rule.id)
+            if not rule.id:
+                continue
             if first is None:
                 seen[rule.id] = rule
             elif first.builtin and not rule.builtin and override:

@@ -127,6 +127,8 @@ class Rule:
     requires: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     tests: tuple[RuleTest, ...] = ()
+    # Declared parameters whose declaration is invalid: the loader reports them once.
+    invalid_params: frozenset[str] = field(default=frozenset(), compare=False)
     path: Path | None = field(default=None, compare=False)
     query_path: Path | None = field(default=None, compare=False)
     builtin: bool = field(default=False, compare=False)
