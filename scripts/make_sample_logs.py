@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Generate the deterministic leakaudit demo world (sample_logs/).
 
-Usage: python scripts/make_sample_logs.py [OUT_DIR]      (default: sample_logs/)
+Usage: python scripts/make_sample_logs.py [OUT_DIR [EXPECTED_JSON]]
+       (defaults: sample_logs/ and tests/data/sample_logs_expected.json)
 
 A seeded world of ~300 accounts and their cameras over two weeks (2024-06-01 .. 06-14 UTC),
 with the four incidents of ../shared/INCIDENTS.md planted next to legitimate look-alikes.
-Writes the tables, README.md and expected_findings.json. Same seed, same bytes (gzip mtime 0).
+Writes the tables and README.md, and the ground truth to tests/data/.
+Same seed, same bytes (gzip mtime 0).
 Before writing, the script re-derives its ground truth with a small reference reading of
 SPEC §2 / docs/semantics.md and aborts if background traffic would add or hide a finding.
 """
@@ -2044,7 +2046,7 @@ def write_all(w: World, out: Path) -> tuple[dict[str, int], list[tuple[str, int,
     return counts, bad
 
 
-def write_expected(w: World, out: Path, bad: list[tuple[str, int, str]]) -> None:
+def write_expected(w: World, path: Path, bad: list[tuple[str, int, str]]) -> None:
     def key(f: dict) -> tuple:
         return (f["category"], json.dumps(f["entities"], sort_keys=True))
 
@@ -2056,9 +2058,8 @@ def write_expected(w: World, out: Path, bad: list[tuple[str, int, str]]) -> None
         "malformed": [{"file": f, "line": n, "problem": what} for f, n, what in bad],
         "findings": sorted(w.expected, key=key),
     }
-    (out / "expected_findings.json").write_text(
-        json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_readme(w: World, out: Path, counts: dict[str, int], bad: list) -> None:
@@ -2100,12 +2101,13 @@ def write_readme(w: World, out: Path, counts: dict[str, int], bad: list) -> None
         lines.append(f"| `{f}` | {table} | {n} |")
     lines += [
         "",
-        "`README.md` and `expected_findings.json` are not input tables.",
+        "`README.md` is not an input table.",
         "",
         "## Expected findings",
         "",
-        "`expected_findings.json` lists every planted finding as `{category, entities}` "
-        "(entity keys of SPEC §3; `partial: true` where only some values are certain) and the "
+        "`tests/data/sample_logs_expected.json` lists every planted finding as "
+        "`{category, entities}` (entity keys of SPEC §3; `partial: true` where only some "
+        "values are certain) and the "
         "malformed-row count. Per category:",
         "",
     ]
@@ -2140,6 +2142,9 @@ def write_readme(w: World, out: Path, counts: dict[str, int], bad: list) -> None
 
 def main(argv: list[str]) -> int:
     out = Path(argv[1]) if len(argv) > 1 else Path("sample_logs")
+    # The ground truth is test data, kept out of the logs folder so that
+    # `leakaudit audit sample_logs` reads only input tables.
+    expected = Path(argv[2]) if len(argv) > 2 else Path("tests/data/sample_logs_expected.json")
     w = World()
     build_households(w)
     roles = Roles(w)
@@ -2156,7 +2161,7 @@ def main(argv: list[str]) -> int:
     self_check(w)
     out.mkdir(parents=True, exist_ok=True)
     counts, bad = write_all(w, out)
-    write_expected(w, out, bad)
+    write_expected(w, expected, bad)
     write_readme(w, out, counts, bad)
     print(
         f"wrote {out}/: {sum(counts.values())} rows in {len(counts)} files, "
