@@ -133,7 +133,8 @@ def test_cmd(
         click.echo(safe_plain(f"{status} {result.rule_id} {result.name}"))
         if not result.passed:
             click.echo(safe_plain(f"  at {result.location}"))
-            click.echo(safe_plain(result.report()))
+            for line in result.report().splitlines():
+                click.echo(safe_plain(line))
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed.")
     if failed:

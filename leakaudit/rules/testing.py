@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 from leakaudit.errors import LeakauditError
@@ -46,18 +47,24 @@ class TestResult:
             return ""
         if self.error is not None:
             return f"  {self.error}"
-        left = [_render(f) for f in self.expected] or ["(no findings)"]
-        right = [_render(f) for f in self.actual] or ["(no findings)"]
-        missing = Counter(left) - Counter(right)
-        extra = Counter(right) - Counter(left)
-        width = max(len("expected"), *(len(x) + 2 for x in left))
-        lines = [f"  {'expected'.ljust(width)} | actual"]
-        for i in range(max(len(left), len(right))):
-            a = left[i] if i < len(left) else ""
-            b = right[i] if i < len(right) else ""
-            mark_a = "- " if a and missing[a] else "  "
-            mark_b = "+ " if b and extra[b] else "  "
-            lines.append(f"  {(mark_a + a if a else '').ljust(width)} | {mark_b + b if b else ''}")
+        expected = [_render(f) for f in self.expected]
+        actual = [_render(f) for f in self.actual]
+        missing = list((Counter(expected) - Counter(actual)).elements())
+        extra = list((Counter(actual) - Counter(expected)).elements())
+        both = list((Counter(expected) & Counter(actual)).elements())
+        # Matching findings share a row; then what is missing faces what is extra.
+        rows = [(f"  {f}", f"  {f}") for f in both]
+        rows += [
+            (f"- {a}" if a else "", f"+ {b}" if b else "")
+            for a, b in zip_longest(missing, extra, fillvalue="")
+        ]
+        if not expected:
+            rows[0] = ("  (no findings)", rows[0][1])
+        if not actual:
+            rows[0] = (rows[0][0], "  (no findings)")
+        width = max(len("  expected"), *(len(a) for a, _ in rows))
+        lines = [f"  {'  expected'.ljust(width)} | actual"]
+        lines += [f"  {a.ljust(width)} | {b}" for a, b in rows]
         lines.append("  (- expected but not found, + found but not expected)")
         return "\n".join(line.rstrip() for line in lines)
 
