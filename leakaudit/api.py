@@ -7,18 +7,24 @@ them prints or exits.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from leakaudit.errors import QueryError
+from leakaudit import __version__
+from leakaudit.errors import ConfigError, ExitCode, QueryError
+from leakaudit.findings import SEVERITIES, FindingsDocument, InputRecord, RuleOutcome, RunRecord
 from leakaudit.ingest import IngestReport, ingest_paths
 from leakaudit.progress import Progress
+from leakaudit.rules import load_packs, parse_param_overrides, run_rules
+from leakaudit.rules.model import Pack
 from leakaudit.schema import TABLES
-from leakaudit.store import Store
+from leakaudit.store import Store, scalar
 
 PathLike = str | os.PathLike[str]
 
@@ -133,3 +139,92 @@ def status(*, db: PathLike | None = None) -> StoreStatus:
             files.to_pylist(),
             [(t, r, int(n)) for t, r, n in quarantine],
         )
+
+
+@dataclass
+class AuditResult:
+    """What `audit` produced: the findings document and how a CI job should exit."""
+
+    document: FindingsDocument
+    ingest: IngestReport | None
+    exit_code: ExitCode
+    failing: int  # unsuppressed findings at or above --fail-on
+
+
+def run_started_at() -> datetime:
+    """Now, or `SOURCE_DATE_EPOCH` when set, so that two runs can write identical reports."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None:
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        except ValueError as exc:
+            raise ConfigError(f"SOURCE_DATE_EPOCH must be whole seconds, not {epoch!r}.") from exc
+    return datetime.now(UTC)
+
+
+def _run_record(store: Store, packs: list[Pack], outcomes: list[RuleOutcome]) -> RunRecord:
+    """Provenance of an audit from the store: every ingested file, the data's time window."""
+    con = store.con
+    inputs = [
+        InputRecord(path, sha, table, int(rows), int(rejected))
+        for path, sha, table, rows, rejected in con.execute(
+            """
+            SELECT path, sha256, table_name, rows, rejected
+            FROM ingest_log
+            ORDER BY path, ingest_id
+            """
+        ).fetchall()
+    ]
+    window = con.execute(
+        """
+        SELECT min(ts), max(ts)
+        FROM (SELECT ts FROM access_events UNION ALL SELECT ts FROM staff_access)
+        """
+    ).fetchall()[0]
+    return RunRecord(
+        leakaudit_version=__version__,
+        duckdb_version=duckdb.__version__,
+        started_at=run_started_at(),
+        packs=[p.record() for p in packs],
+        inputs=inputs,
+        window_start=window[0],
+        window_end=window[1],
+        quarantined_rows=int(scalar(con, "SELECT count(*) FROM quarantine")),
+        rules=outcomes,
+    )
+
+
+def audit(
+    inputs: Sequence[PathLike] = (),
+    *,
+    db: PathLike | None = None,
+    rule_dirs: Sequence[PathLike] = (),
+    packs: list[str] | None = None,
+    rules: list[str] | None = None,
+    exclude: list[str] | None = None,
+    override: bool = False,
+    params: Sequence[str] = (),
+    fail_on: str | None = None,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Ingest `inputs` (into `db`, else a throw-away database), run the packs, gate.
+
+    Rule problems are found before anything is ingested, so a bad custom rule costs no time.
+    """
+    if fail_on is not None and fail_on not in SEVERITIES:
+        raise ConfigError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}.")
+    loaded = load_packs(rule_dirs, override=override, packs=packs, rules=rules, exclude=exclude)
+    overrides = parse_param_overrides(list(params), loaded)
+    with tempfile.TemporaryDirectory(prefix="leakaudit-") as scratch:
+        target = db if db is not None else os.path.join(scratch, "audit.duckdb")
+        with Store.open(target) as store:
+            report = (
+                ingest_paths(store, list(inputs), strict=strict, progress=progress)
+                if inputs
+                else None
+            )
+            findings, outcomes = run_rules(store, loaded, overrides, progress=progress)
+            document = FindingsDocument(_run_record(store, loaded, outcomes), findings)
+    failing = len(document.at_or_above(fail_on)) if fail_on else 0
+    return AuditResult(document, report, ExitCode.FINDINGS if failing else ExitCode.OK, failing)

@@ -312,3 +312,16 @@ def test_empty_csv_is_an_error(tmp_path, store):
     path.write_text("")
     with pytest.raises(InputError, match="no header row"):
         ingest_paths(store, [path])
+
+
+def test_jsonl_without_any_valid_object_quarantines_each_line(tmp_path, store):
+    path = tmp_path / "media.jsonl"
+    path.write_text('{"media_id": "m1"\n{}\n')
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (0, 2)
+    assert store.con.execute(
+        "SELECT source_line, reason FROM quarantine ORDER BY 1"
+    ).fetchall() == [
+        (1, "malformed JSON"),
+        (2, 'missing required value in column "media_id"'),
+    ]

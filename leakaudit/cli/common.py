@@ -38,11 +38,11 @@ def quiet_option(f: F) -> F:
 
 def stdout_console() -> Console:
     """A console for results; no colour or markup surprises when not a terminal."""
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class LeakauditGroup(click.Group):

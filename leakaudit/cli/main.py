@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from leakaudit import __version__
+from leakaudit.cli.audit import audit
 from leakaudit.cli.common import LeakauditGroup
 from leakaudit.cli.ingest import ingest
 from leakaudit.cli.query import query
@@ -34,6 +35,7 @@ def cli() -> None:
     """
 
 
+cli.add_command(audit)
 cli.add_command(ingest)
 cli.add_command(query)
 cli.add_command(report)

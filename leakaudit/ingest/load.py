@@ -91,7 +91,9 @@ def load_staged(
     table = TABLES[source.table]
     matched, extras = map_columns(staged.names, table.name)
     missing = [c for c in table.required if c not in matched]
-    if missing:
+    # JSON Lines has no header: its columns are the keys of its valid objects. With no valid
+    # object at all there is nothing to judge the file by, so each line is judged alone.
+    if missing and (staged.names or staged.kind != "json"):
         found = ", ".join(staged.names) or "none"
         raise InputError(
             f'missing required column "{missing[0]}" for table {table.name} '
@@ -107,6 +109,10 @@ def load_staged(
         if column.name not in matched:
             default = f"'{column.default}'" if column.default is not None else "NULL"
             selects.append(f'CAST({default} AS {column.type}) AS "{column.name}"')
+            if column.required:
+                checks.append(
+                    f"WHEN true THEN 'missing required value in column \"{column.name}\"'"
+                )
             continue
         i = matched[column.name]
         value = _value(staged, i, column)

@@ -1,0 +1,163 @@
+"""`leakaudit audit`: ingest, run the rule packs, write reports, gate a CI job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.table import Table
+
+from leakaudit import api
+from leakaudit.cli.common import db_option, quiet_option, safe, stderr_console
+from leakaudit.cli.output import Emitter, report_options
+from leakaudit.cli.progress import progress_for
+from leakaudit.findings import SEVERITIES, FindingsDocument
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+Examples:
+  leakaudit audit sample_logs
+  leakaudit audit logs/ --db nightly.duckdb -o findings.json -o findings.sarif --fail-on high
+  leakaudit audit --db nightly.duckdb --pack staff --param LAS004.min_customers=10
+  leakaudit audit logs/ --rules my_rules/ --format json > findings.json
+"""
+
+
+def rule_selection_options(f: F) -> F:
+    """--rules, --override, --pack, --rule, --exclude and --param."""
+    options = [
+        click.option(
+            "--rules",
+            "rule_dirs",
+            multiple=True,
+            metavar="DIR",
+            type=click.Path(file_okay=False),
+            help="Add custom rule packs from DIR (repeatable).",
+        ),
+        click.option(
+            "--override",
+            is_flag=True,
+            help="Let a custom rule replace a built-in rule with the same id.",
+        ),
+        click.option(
+            "--pack",
+            "packs",
+            multiple=True,
+            metavar="NAME",
+            help="Run only these packs (repeatable).",
+        ),
+        click.option(
+            "--rule",
+            "rules",
+            multiple=True,
+            metavar="ID",
+            help="Run only these rules (repeatable).",
+        ),
+        click.option(
+            "--exclude", multiple=True, metavar="ID", help="Do not run these rules (repeatable)."
+        ),
+        click.option(
+            "--param",
+            "params",
+            multiple=True,
+            metavar="RULE_ID.NAME=VALUE",
+            help="Set a rule parameter, type-checked against the rule (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def profile_table(document: FindingsDocument) -> Table:
+    """Per-rule timings for --profile, slowest first."""
+    table = Table(title="Rule timings", title_justify="left")
+    for name, justify in (
+        ("rule", "left"),
+        ("status", "left"),
+        ("findings", "right"),
+        ("seconds", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in sorted(document.run.rules, key=lambda r: (-(r.duration_s or 0), r.rule_id)):
+        status = r.status if r.status == "ran" else f"skipped: {r.skipped_reason}"
+        seconds = f"{r.duration_s:.3f}" if r.duration_s is not None else ""
+        table.add_row(r.rule_id, safe(status), str(r.findings), seconds)
+    return table
+
+
+@click.command(epilog=EPILOG)
+@click.argument("inputs", nargs=-1, type=click.Path(exists=True))
+@db_option
+@rule_selection_options
+@report_options
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    default=None,
+    help="Exit 1 when an unsuppressed finding of this severity or higher exists "
+    "[default: findings never fail the run].",
+)
+@click.option("--strict", is_flag=True, help="Any quarantined input row is an error (exit 2).")
+@click.option("--profile", is_flag=True, help="Show how long each rule took.")
+@quiet_option
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    db: str | None,
+    rule_dirs: tuple[str, ...],
+    override: bool,
+    packs: tuple[str, ...],
+    rules: tuple[str, ...],
+    exclude: tuple[str, ...],
+    params: tuple[str, ...],
+    outputs: tuple[str, ...],
+    fmt: str | None,
+    redact_flag: bool,
+    redact_key: str | None,
+    fail_on: str | None,
+    strict: bool,
+    profile: bool,
+    quiet: bool,
+) -> None:
+    """Audit logs for cross-account leaks: ingest INPUTS, run the rule packs, report.
+
+    INPUTS (files or folders, as for `leakaudit ingest`) go into --db, else into a throw-away
+    database; with --db and no INPUTS the audit covers what the database already holds. The
+    built-in packs (devices, media, staff) run unless --pack/--rule/--exclude narrow them.
+
+    The findings summary goes to the terminal, -o FILE writes reports (several allowed).
+    Exit codes: 0 no unsuppressed finding at or above --fail-on, 1 such findings exist,
+    2 usage, configuration, rule or input error.
+    """
+    if not inputs and db is None:
+        raise click.UsageError("Give INPUT files or folders, or --db with an ingested database.")
+    emitter = Emitter(outputs, fmt, redact_flag, redact_key)  # bad flags fail before any work
+    err = stderr_console()
+    result = api.audit(
+        list(inputs),
+        db=db,
+        rule_dirs=list(rule_dirs),
+        packs=list(packs) or None,
+        rules=list(rules) or None,
+        exclude=list(exclude) or None,
+        override=override,
+        params=list(params),
+        fail_on=fail_on,
+        strict=strict,
+        progress=progress_for(err, quiet),
+    )
+    if result.ingest is not None and not quiet:
+        err.print(
+            f"Ingested {result.ingest.rows:,} rows from {len(result.ingest.files)} file(s); "
+            f"{result.ingest.rejected:,} quarantined (details: leakaudit status --db …)."
+        )
+    emitter.emit(result.document)
+    if profile:
+        err.print(profile_table(result.document))
+    if result.failing:
+        err.print(f"{result.failing} finding(s) at or above {fail_on}: exit 1.")
+    ctx.exit(result.exit_code)

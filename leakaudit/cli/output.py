@@ -1,0 +1,105 @@
+"""Where a findings document goes: report files, standard output, or the terminal summary.
+
+Shared by `audit` and `report`, so both treat -o, --format and --redact the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from leakaudit.cli.common import safe, stderr_console, stdout_console
+from leakaudit.errors import ConfigError
+from leakaudit.findings import FindingsDocument
+from leakaudit.redact import redact
+from leakaudit.reports import RenderOptions, Reporter, renderer_for
+from leakaudit.reports.console import print_summary
+from leakaudit.reports.writer import resolve_targets, write_reports
+
+F = TypeVar("F", bound=Callable[..., Any])
+MIN_KEY_CHARS = 16
+FORMATS_HELP = ".json .jsonl .csv .md .txt .html .sarif .ocsf.jsonl .junit.xml"
+
+
+def report_options(f: F) -> F:
+    """-o/--output, --format, --redact and --redact-key."""
+    f = click.option(
+        "--redact-key",
+        envvar="LEAKAUDIT_REDACT_KEY",
+        metavar="KEY",
+        default=None,
+        show_envvar=True,
+        help="Secret key for --redact (prefer the environment variable: a flag shows in `ps`).",
+    )(f)
+    f = click.option(
+        "--redact",
+        "redact_flag",
+        is_flag=True,
+        help="Replace account ids, e-mail addresses, lookup keys and client IPs with keyed "
+        "pseudonyms (HMAC-SHA256), so the report can be shared.",
+    )(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        default=None,
+        metavar="FORMAT",
+        help="Report format for every -o FILE, or for standard output without -o.",
+    )(f)
+    return click.option(
+        "-o",
+        "--output",
+        "outputs",
+        multiple=True,
+        metavar="FILE",
+        help=f"Write a report; format from the extension ({FORMATS_HELP}) or --format. Repeatable.",
+    )(f)
+
+
+def redaction_key(redact_flag: bool, key: str | None) -> bytes | None:
+    """The HMAC key for --redact, or None without --redact; ConfigError if missing or short."""
+    if not redact_flag:
+        return None
+    if not key:
+        raise ConfigError("--redact needs a key: pass --redact-key or set LEAKAUDIT_REDACT_KEY.")
+    if len(key) < MIN_KEY_CHARS:
+        raise ConfigError(
+            f"The redaction key is too short ({len(key)} characters); use at least "
+            f"{MIN_KEY_CHARS} random characters, or pseudonyms can be reversed by guessing it."
+        )
+    return key.encode("utf-8")
+
+
+class Emitter:
+    """Checks report flags before any work, then writes the document where they say."""
+
+    def __init__(
+        self, outputs: tuple[str, ...], fmt: str | None, redact_flag: bool, key: str | None
+    ):
+        self.key = redaction_key(redact_flag, key)
+        self.targets = [(o, fmt) for o in outputs]
+        resolve_targets(self.targets)  # a bad -o or --format fails before any work
+        self.stdout_reporter: Reporter | None = (
+            renderer_for("-", fmt) if fmt and not outputs else None
+        )
+        self.to_files = bool(outputs)
+
+    def emit(self, doc: FindingsDocument, *, summary_without_outputs: bool = True) -> None:
+        """Write the reports; the terminal summary when nothing else was asked for."""
+        if self.key is not None:
+            doc = redact(doc, self.key)
+        options = RenderOptions(base_dir=Path.cwd())
+        written = write_reports(doc, self.targets, options)
+        if self.stdout_reporter is not None:
+            sys.stdout.buffer.write(self.stdout_reporter.render(doc, options))
+            sys.stdout.flush()
+        elif summary_without_outputs or not self.to_files:
+            print_summary(doc, stdout_console())
+        err = stderr_console()
+        for warning in options.warnings:
+            err.print(f"warning: {safe(warning)}")
+        for path, reporter in written:
+            err.print(f"Wrote {safe(path)} ({reporter.name}).")
