@@ -87,7 +87,7 @@ def test_every_problem_in_one_pass():
         f"{BROKEN}/BRK002.yml:16: a rule needs at least one positive test (non-empty "
         "findings) and one negative test (findings: []); it has 1 positive and 0 negative",
         f"{BROKEN}/BRK003.yml:9: parameter 'unused' is declared but not used in the SQL",
-        f"{BROKEN}/BRK003.yml:12: parameter $undeclared is used in the SQL but not declared",
+        f"{BROKEN}/BRK003.yml:14: parameter $undeclared is used in the SQL but not declared",
         f"{BROKEN}/BRK003.yml:16: reason placeholder {{nobody}} is not an entity or one of "
         "first_seen, last_seen, event_count",
     ]
@@ -169,7 +169,7 @@ def test_load_packs_raises_with_every_problem():
             "coalesce(e.bytes, 0) >= $min_byte",
             [
                 "ACM001.yml:20: parameter 'min_bytes' is declared but not used in the SQL",
-                "ACM001.yml:26: parameter $min_byte is used in the SQL but not declared",
+                "ACM001.yml:40: parameter $min_byte is used in the SQL but not declared",
             ],
         ),
         (

@@ -53,18 +53,6 @@ RULE_KEYS = {
     "reason",
     "tests",
 }
-RULE_REQUIRED = (
-    "id",
-    "title",
-    "category",
-    "severity",
-    "description",
-    "rationale",
-    "remediation",
-    "entities",
-    "reason",
-    "tests",
-)
 PARAM_KEYS = {"type", "default", "description"}
 TEST_KEYS = {"name", "params", "tables", "findings"}
 EVENT_TS = "event_ts"
@@ -459,6 +447,10 @@ def _tests(
 ) -> list[RuleTest]:
     raw = data.get("tests")
     if raw is None:
+        check.add(
+            data.line,
+            "missing required key 'tests' (at least one positive and one negative test)",
+        )
         return []
     if not isinstance(raw, list):
         check.add(check.at(data, "tests"), "'tests' must be a list of tests")
@@ -556,10 +548,11 @@ def _test_findings(
 # -- SQL: parameters used and binding against the native schema -----------------------------
 
 
-def _walk_parameters(node: Any) -> Iterator[str]:
+def _walk_parameters(node: Any) -> Iterator[tuple[str, int]]:
+    """(name, character offset) of every PARAMETER node of a serialized parse tree."""
     if isinstance(node, dict):
         if node.get("class") == "PARAMETER" and "identifier" in node:
-            yield str(node["identifier"])
+            yield str(node["identifier"]), int(node.get("query_location") or 0)
         for value in node.values():
             yield from _walk_parameters(value)
     elif isinstance(node, list):
@@ -567,8 +560,11 @@ def _walk_parameters(node: Any) -> Iterator[str]:
             yield from _walk_parameters(value)
 
 
-def sql_parameters(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
-    """The `$name` parameters of one SELECT, from DuckDB's own parse tree (never a regex).
+def sql_parameters(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
+    """The `$name` parameters of one SELECT and the line (from 1) each first appears on.
+
+    Read from DuckDB's own parse tree (`json_serialize_sql`), never with a regex, so a `$` in
+    a string literal or comment is not a parameter.
 
     Raises ValueError with DuckDB's reason when the text is not exactly one SELECT statement.
     """
@@ -586,8 +582,12 @@ def sql_parameters(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
         raise ValueError(
             f"the query must be exactly one SELECT statement; it has {len(statements)}"
         )
-    names = {str(p["key"]) for p in statements[0].get("named_param_map", [])}
-    return names | set(_walk_parameters(statements[0]))
+    lines: dict[str, int] = {}
+    for name, offset in sorted(_walk_parameters(statements[0]), key=lambda p: p[1]):
+        lines.setdefault(name, sql.encode("utf-8")[:offset].count(b"\n") + 1)
+    for entry in statements[0].get("named_param_map", []):
+        lines.setdefault(str(entry["key"]), 1)
+    return lines
 
 
 def semantics_sql() -> str:
@@ -621,10 +621,11 @@ def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Pr
     """Parameters declared == used, and the SQL binds and returns the contract's columns."""
     data_path, base = _sql_location(rule)
     try:
-        used = sql_parameters(con, rule.query)
+        used_at = sql_parameters(con, rule.query)
     except ValueError as exc:
         problems.append(Problem(data_path, base, str(exc)))
         return
+    used = set(used_at)
     positional = sorted(p for p in used if p.isdigit())
     if positional:
         problems.append(
@@ -634,8 +635,9 @@ def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Pr
     declared = set(rule.params)
     used -= rule.invalid_params  # their declaration is wrong and already reported
     for name in sorted(used - declared):
+        line = base + used_at[name] - 1 if base is not None else None
         problems.append(
-            Problem(data_path, base, f"parameter ${name} is used in the SQL but not declared")
+            Problem(data_path, line, f"parameter ${name} is used in the SQL but not declared")
         )
     for name in sorted(declared - used):
         problems.append(
