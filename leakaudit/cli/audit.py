@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from leakaudit import api
-from leakaudit.cli.common import db_option, quiet_option, safe, stderr_console
+from leakaudit.cli.common import db_option, quiet_option, safe, stderr_console, titled_table
 from leakaudit.cli.output import Emitter, report_options
 from leakaudit.cli.progress import progress_for
 from leakaudit.findings import SEVERITIES, FindingsDocument
@@ -73,14 +73,7 @@ def rule_selection_options(f: F) -> F:
 
 def profile_table(document: FindingsDocument) -> Table:
     """Per-rule timings for --profile, slowest first."""
-    table = Table(title="Rule timings", title_justify="left")
-    for name, justify in (
-        ("rule", "left"),
-        ("status", "left"),
-        ("findings", "right"),
-        ("seconds", "right"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = titled_table("Rule timings", "rule", "status", ">findings", ">seconds")
     for r in sorted(document.run.rules, key=lambda r: (-(r.duration_s or 0), r.rule_id)):
         status = r.status if r.status == "ran" else f"skipped: {r.skipped_reason}"
         seconds = f"{r.duration_s:.3f}" if r.duration_s is not None else ""

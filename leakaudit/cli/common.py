@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from leakaudit.errors import ExitCode, LeakauditError
 
@@ -34,6 +35,17 @@ def quiet_option(f: F) -> F:
     return click.option(
         "--quiet", "-q", is_flag=True, help="No progress bar and no summary table."
     )(f)
+
+
+def titled_table(title: str, *columns: str) -> Table:
+    """A summary table; a column named with a leading `>` is right-aligned (numbers)."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        if column.startswith(">"):
+            table.add_column(column[1:], justify="right")
+        else:
+            table.add_column(column)
+    return table
 
 
 def stdout_console() -> Console:

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from leakaudit import api
-from leakaudit.cli.common import db_option, quiet_option, safe, stderr_console
+from leakaudit.cli.common import db_option, quiet_option, safe, stderr_console, titled_table
 from leakaudit.cli.progress import progress_for
 from leakaudit.ingest import IngestReport
 from leakaudit.schema import TABLES
@@ -20,15 +20,7 @@ Examples:
 
 def summary_table(report: IngestReport) -> Table:
     """The per-file summary shown after an ingest."""
-    table = Table(title="Ingested", title_justify="left")
-    for name, justify in (
-        ("file", "left"),
-        ("table", "left"),
-        ("rows", "right"),
-        ("rejected", "right"),
-        ("note", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = titled_table("Ingested", "file", "table", ">rows", ">rejected", "note")
     for f in report.files:
         notes = []
         if f.skipped:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from leakaudit import api
-from leakaudit.cli.common import db_option, safe, stdout_console
+from leakaudit.cli.common import db_option, safe, stdout_console, titled_table
 from leakaudit.findings import format_ts
 
 EPILOG = """\b
@@ -26,21 +25,11 @@ def status(db: str | None) -> None:
     st = api.status(db=db)
     console = stdout_console()
     console.print(f"Database {safe(st.path)} (schema version {st.schema_version})")
-    tables = Table(title="Tables", title_justify="left")
-    for name, justify in (("table", "left"), ("rows", "right"), ("from", "left"), ("to", "left")):
-        tables.add_column(name, justify=justify)  # type: ignore[arg-type]
+    tables = titled_table("Tables", "table", ">rows", "from", "to")
     for t in st.tables:
         tables.add_row(t.name, f"{t.rows:,}", format_ts(t.first) or "", format_ts(t.last) or "")
     console.print(tables)
-    files = Table(title="Ingested files", title_justify="left")
-    for name, justify in (
-        ("file", "left"),
-        ("table", "left"),
-        ("rows", "right"),
-        ("rejected", "right"),
-        ("sha256", "left"),
-    ):
-        files.add_column(name, justify=justify)  # type: ignore[arg-type]
+    files = titled_table("Ingested files", "file", "table", ">rows", ">rejected", "sha256")
     for f in st.files:
         files.add_row(
             safe(f["path"]),
@@ -51,9 +40,7 @@ def status(db: str | None) -> None:
         )
     console.print(files)
     if st.quarantine:
-        q = Table(title="Quarantined rows by reason", title_justify="left")
-        for name, justify in (("table", "left"), ("reason", "left"), ("rows", "right")):
-            q.add_column(name, justify=justify)  # type: ignore[arg-type]
+        q = titled_table("Quarantined rows by reason", "table", "reason", ">rows")
         for table, reason, n in st.quarantine:
             q.add_row(table, safe(reason), f"{n:,}")
         console.print(q)
