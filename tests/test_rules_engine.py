@@ -136,10 +136,7 @@ def test_run_rules_type_checks_params():
     with store_with(devices=DEVICES, access_events=ACCESS) as store:
         with pytest.raises(ConfigError) as info:
             run_rules(store, ACM001, {"ACM001": {"min_bytes": "many"}})
-        assert (
-            str(info.value)
-            == "Parameter ACM001.min_bytes must be a integer: 'many' is not an integer."
-        )
+        assert str(info.value) == "Parameter ACM001.min_bytes: 'many' is not an integer."
         with pytest.raises(ConfigError) as info:
             run_rules(store, ACM001, {"ACM002": {"x": 1}})
         assert str(info.value) == "Parameters given for rule ACM002, which is not selected."

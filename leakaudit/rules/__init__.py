@@ -137,7 +137,5 @@ def parse_param_overrides(
         try:
             result.setdefault(rule_id, {})[name] = coerce_param(param.type, value)
         except ValueError as exc:
-            raise ConfigError(
-                f"--param {text!r}: {rule_id}.{name} is a {param.type}; {exc}."
-            ) from exc
+            raise ConfigError(f"--param {text!r}: {exc}.") from exc
     return result

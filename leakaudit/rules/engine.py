@@ -112,7 +112,7 @@ def rule_params(rule: Rule, overrides: Mapping[str, object] | None) -> dict[str,
         try:
             values[name] = coerce_param(param.type, value)
         except ValueError as exc:
-            raise ConfigError(f"Parameter {rule.id}.{name} must be a {param.type}: {exc}.") from exc
+            raise ConfigError(f"Parameter {rule.id}.{name}: {exc}.") from exc
     return values
 
 

@@ -76,13 +76,20 @@ class Problem:
 class RuleValidationError(RuleError):
     """One or more rule files are invalid; `problems` holds every one, in file order."""
 
+    problems: list[Problem]
+
     def __init__(self, problems: list[Problem]):
         first = problems[0]
         super().__init__(first.message, first.path, first.line)
         self.problems = problems
 
     def __str__(self) -> str:
-        return "\n".join(str(p) for p in self.problems)
+        """One line, as SPEC §5 wants from an error; `rules validate` lists them all."""
+        more = len(self.problems) - 1
+        if not more:
+            return str(self.problems[0])
+        noun = "problem" if more == 1 else "problems"
+        return f"{self.problems[0]} (and {more} more {noun}; run `leakaudit rules validate`)"
 
 
 # -- YAML with line numbers and duplicate-key detection -------------------------------------
