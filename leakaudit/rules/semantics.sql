@@ -34,6 +34,44 @@ SELECT
     _source_line
 FROM devices;
 
+-- Ownership intervals: the bindings of one account to one device, merged where they overlap
+-- or touch (a re-registration inside one household), so that owner(D, t) is a join that
+-- matches each owning account at most once.
+CREATE OR REPLACE TEMP TABLE ownership AS
+WITH binding_in_order AS (
+    SELECT
+        device_id,
+        account_id,
+        bound_from,
+        bound_to,
+        max(bound_to) OVER (
+            PARTITION BY device_id, account_id
+            ORDER BY bound_from, bound_to
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS earlier_bound_to
+    FROM binding
+),
+binding_island AS (
+    SELECT
+        device_id,
+        account_id,
+        bound_from,
+        bound_to,
+        sum(CASE WHEN earlier_bound_to IS NULL OR bound_from > earlier_bound_to THEN 1 ELSE 0 END) OVER (
+            PARTITION BY device_id, account_id
+            ORDER BY bound_from, bound_to
+            ROWS UNBOUNDED PRECEDING
+        ) AS island_no
+    FROM binding_in_order
+)
+SELECT
+    device_id,
+    account_id,
+    min(bound_from) AS owned_from,
+    max(bound_to) AS owned_to
+FROM binding_island
+GROUP BY device_id, account_id, island_no;
+
 -- The capture time of each recorded item: its earliest captured_at.
 CREATE OR REPLACE TEMP VIEW media_capture AS
 SELECT
@@ -42,8 +80,9 @@ SELECT
 FROM media
 GROUP BY media_id;
 
--- One row per customer access (every outcome), with what SPEC §2 needs to judge it:
--- capture time, action scope, the owners at capture time, share and partner-link coverage.
+-- One row per customer access (every outcome), with what SPEC §2 needs to judge it: capture
+-- time, action scope, whether the recipient owned the device at capture time, and share and
+-- partner-link coverage. The owners themselves are in customer_access_owner.
 CREATE OR REPLACE TEMP TABLE customer_access AS
 WITH access_capture AS (
     SELECT
@@ -66,36 +105,21 @@ WITH access_capture AS (
     LEFT JOIN media_capture AS mc
         ON mc.media_id = a.media_id
 ),
-owner_at_capture AS (
-    SELECT DISTINCT
-        ac.access_no,
-        b.account_id AS owner_account_id
-    FROM access_capture AS ac
-    JOIN binding AS b
-        ON b.device_id = ac.device_id
-        AND b.bound_from <= ac.capture_time
-        AND ac.capture_time < b.bound_to
-),
-owners_by_access AS (
-    SELECT
-        access_no,
-        list_sort(list(owner_account_id)) AS owners_at_capture
-    FROM owner_at_capture
-    GROUP BY access_no
-),
 share_covered_access AS (
     SELECT DISTINCT
         ac.access_no
     FROM access_capture AS ac
-    JOIN owner_at_capture AS o
-        ON o.access_no = ac.access_no
     JOIN shares AS s
         ON s.device_id = ac.device_id
-        AND s.owner_account_id = o.owner_account_id
         AND s.grantee_account_id = ac.account_id
         AND s.granted_at <= ac.ts
         AND ac.ts < coalesce(s.revoked_at, 'infinity'::TIMESTAMPTZ)
         AND coalesce(s.scope, '*') IN ('*', ac.action_scope)
+    JOIN ownership AS o
+        ON o.device_id = s.device_id
+        AND o.account_id = s.owner_account_id
+        AND o.owned_from <= ac.capture_time
+        AND ac.capture_time < o.owned_to
 ),
 partner_linked_access AS (
     SELECT DISTINCT
@@ -125,33 +149,35 @@ SELECT
     ac.capture_time,
     ac.action_scope,
     ac.is_view,
-    coalesce(o.owners_at_capture, []::VARCHAR[]) AS owners_at_capture,
-    coalesce(list_contains(o.owners_at_capture, ac.account_id), false) AS is_owner,
+    o.account_id IS NOT NULL AS is_owner,
     s.access_no IS NOT NULL AS share_covered,
-    coalesce(list_contains(o.owners_at_capture, ac.account_id), false)
-        OR s.access_no IS NOT NULL AS legit_by_ownership,
+    o.account_id IS NOT NULL OR s.access_no IS NOT NULL AS legit_by_ownership,
     l.access_no IS NOT NULL AS partner_link_active,
     ac._source_file,
     ac._source_line
 FROM access_capture AS ac
-LEFT JOIN owners_by_access AS o
-    ON o.access_no = ac.access_no
+LEFT JOIN ownership AS o
+    ON o.device_id = ac.device_id
+    AND o.account_id = ac.account_id
+    AND o.owned_from <= ac.capture_time
+    AND ac.capture_time < o.owned_to
 LEFT JOIN share_covered_access AS s
     ON s.access_no = ac.access_no
 LEFT JOIN partner_linked_access AS l
     ON l.access_no = ac.access_no;
 
--- customer_access once per owner at capture time (owner_account_id NULL when the device had
--- no owner then): the shape of media_to_non_owner and of exposure counting.
+-- customer_access once per owner of the device at capture time (owner_account_id NULL when
+-- nobody owned it then): the shape of media_to_non_owner and of exposure counting. A rule's
+-- filter on the access columns applies before the join expands it.
 CREATE OR REPLACE TEMP VIEW customer_access_owner AS
 SELECT
     ca.*,
-    o.owner_account_id
+    o.account_id AS owner_account_id
 FROM customer_access AS ca
-LEFT JOIN LATERAL (
-    SELECT unnest(ca.owners_at_capture) AS owner_account_id
-) AS o
-    ON true;
+LEFT JOIN ownership AS o
+    ON o.device_id = ca.device_id
+    AND o.owned_from <= ca.capture_time
+    AND ca.capture_time < o.owned_to;
 
 -- One row per staff_id of the directory (the first row when a file repeats an id).
 CREATE OR REPLACE TEMP VIEW staff_member AS
@@ -207,27 +233,27 @@ LEFT JOIN staff_member AS sm
 -- action it is an explicit `live` consent, since `*` never covers live.
 CREATE OR REPLACE TEMP TABLE staff_action_target AS
 WITH device_owner_at_action AS (
-    SELECT DISTINCT
+    SELECT
         sa.action_no,
-        b.account_id AS target_account_id
+        o.account_id AS target_account_id
     FROM staff_action AS sa
-    JOIN binding AS b
-        ON b.device_id = sa.device_id
-        AND b.bound_from <= sa.ts
-        AND sa.ts < b.bound_to
+    JOIN ownership AS o
+        ON o.device_id = sa.device_id
+        AND o.owned_from <= sa.ts
+        AND sa.ts < o.owned_to
     WHERE sa.account_id IS NULL
 ),
 media_owner_at_capture AS (
     SELECT DISTINCT
         sa.action_no,
-        b.account_id AS target_account_id
+        o.account_id AS target_account_id
     FROM staff_action AS sa
     JOIN media AS m
         ON m.media_id = sa.media_id
-    JOIN binding AS b
-        ON b.device_id = m.device_id
-        AND b.bound_from <= m.captured_at
-        AND m.captured_at < b.bound_to
+    JOIN ownership AS o
+        ON o.device_id = m.device_id
+        AND o.owned_from <= m.captured_at
+        AND m.captured_at < o.owned_to
     WHERE sa.account_id IS NULL
         AND sa.action_no NOT IN (SELECT action_no FROM device_owner_at_action)
 ),

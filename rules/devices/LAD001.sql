@@ -36,6 +36,15 @@ overlapping_binding_event AS (
 ),
 -- Two owners at capture time means two physical homes may be behind the id: every item
 -- delivered then may show the other owner's home.
+duplicate_device_access AS (
+    SELECT
+        cao.*,
+        count(cao.owner_account_id) OVER (PARTITION BY cao.access_no) AS owners_at_capture
+    FROM customer_access_owner AS cao
+    SEMI JOIN duplicate_accounts AS d
+        ON d.device_id = cao.device_id
+    WHERE cao.is_served
+),
 exposed_access AS (
     SELECT
         device_id,
@@ -47,9 +56,8 @@ exposed_access AS (
         ts,
         _source_file,
         _source_line
-    FROM customer_access_owner
-    WHERE is_served
-        AND len(owners_at_capture) >= 2
+    FROM duplicate_device_access
+    WHERE owners_at_capture >= 2
         AND owner_account_id <> account_id
 )
 SELECT

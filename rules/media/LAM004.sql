@@ -1,11 +1,23 @@
 -- Streaming sessions whose served items come from devices of two or more owners (at capture
 -- time) with at least one item the session's account may not see. The foreign items are the
 -- offending rows. A household session over its own and shared cameras is all legitimate.
-WITH session_access AS (
-    SELECT *
-    FROM customer_access_owner
+WITH foreign_session AS (
+    SELECT DISTINCT
+        session_id,
+        account_id
+    FROM customer_access
     WHERE is_served
         AND session_id IS NOT NULL
+        AND NOT legit_by_ownership
+),
+session_access AS (
+    SELECT
+        cao.*
+    FROM customer_access_owner AS cao
+    SEMI JOIN foreign_session AS fs
+        ON fs.session_id = cao.session_id
+        AND fs.account_id = cao.account_id
+    WHERE cao.is_served
 ),
 crossing_session AS (
     SELECT
@@ -14,7 +26,6 @@ crossing_session AS (
     FROM session_access
     GROUP BY session_id, account_id
     HAVING count(DISTINCT owner_account_id) >= 2
-        AND bool_or(NOT legit_by_ownership)
 )
 SELECT
     sa.session_id,
