@@ -9,7 +9,15 @@ import click
 from rich.table import Table
 
 from leakaudit import api
-from leakaudit.cli.common import db_option, quiet_option, safe, stderr_console, titled_table
+from leakaudit.cli.common import (
+    AUDIT_DB_HELP,
+    db_option,
+    quiet_option,
+    rule_dir_options,
+    safe,
+    stderr_console,
+    titled_table,
+)
 from leakaudit.cli.output import Emitter, report_options
 from leakaudit.cli.progress import progress_for
 from leakaudit.findings import SEVERITIES, FindingsDocument
@@ -28,19 +36,6 @@ Examples:
 def rule_selection_options(f: F) -> F:
     """--rules, --override, --pack, --rule, --exclude and --param."""
     options = [
-        click.option(
-            "--rules",
-            "rule_dirs",
-            multiple=True,
-            metavar="DIR",
-            type=click.Path(file_okay=False),
-            help="Add custom rule packs from DIR (repeatable).",
-        ),
-        click.option(
-            "--override",
-            is_flag=True,
-            help="Let a custom rule replace a built-in rule with the same id.",
-        ),
         click.option(
             "--pack",
             "packs",
@@ -68,7 +63,7 @@ def rule_selection_options(f: F) -> F:
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return rule_dir_options(f)
 
 
 def profile_table(document: FindingsDocument) -> Table:
@@ -83,7 +78,7 @@ def profile_table(document: FindingsDocument) -> Table:
 
 @click.command(epilog=EPILOG)
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True))
-@db_option
+@db_option(help=AUDIT_DB_HELP)
 @rule_selection_options
 @report_options
 @click.option(

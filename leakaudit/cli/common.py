@@ -19,15 +19,37 @@ from leakaudit.reports.terminal import truncate as truncate
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def db_option(f: F) -> F:
-    """`--db PATH`: the database file (else $LEAKAUDIT_DB, else ./leakaudit.duckdb)."""
+DB_HELP = (
+    "DuckDB database file [default: $LEAKAUDIT_DB, else ./leakaudit.duckdb]; "
+    "':memory:' for a throw-away one."
+)
+AUDIT_DB_HELP = (
+    "Ingest into this DuckDB file and audit everything it holds, to keep data between "
+    "nightly runs [default: a throw-away database]."
+)
+
+
+def db_option(f: F | None = None, *, help: str = DB_HELP) -> Any:
+    """`--db PATH`; `@db_option` for the store commands, `@db_option(help=…)` to reword."""
+
+    def wrap(g: F) -> F:
+        return click.option("--db", "db", metavar="PATH", default=None, help=help)(g)
+
+    return wrap(f) if f is not None else wrap
+
+
+def rule_dir_options(f: F) -> F:
+    """--rules DIR (repeatable) and --override: where custom packs come from."""
+    f = click.option(
+        "--override", is_flag=True, help="Let a custom rule replace a built-in rule of the same id."
+    )(f)
     return click.option(
-        "--db",
-        "db",
-        metavar="PATH",
-        default=None,
-        help="DuckDB database file [default: $LEAKAUDIT_DB, else ./leakaudit.duckdb]; "
-        "':memory:' for a throw-away one.",
+        "--rules",
+        "rule_dirs",
+        multiple=True,
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        help="Add custom rule packs from DIR (repeatable).",
     )(f)
 
 

@@ -7,13 +7,40 @@ from typing import Any, TypeVar
 
 import click
 
-from leakaudit.cli.common import safe_plain
+from leakaudit.cli.common import rule_dir_options, safe_plain
 from leakaudit.errors import ExitCode
 from leakaudit.rules import Pack, RuleValidationError, all_rules, find_rule, load_packs, validate
 from leakaudit.rules.model import format_param
 from leakaudit.rules.testing import run_tests
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+Examples:
+  leakaudit rules list
+  leakaudit rules show LAM001
+  leakaudit rules validate my_rules/ && leakaudit rules test my_rules/
+"""
+VALIDATE_EPILOG = """\b
+Examples:
+  leakaudit rules validate
+  leakaudit rules validate my_rules/
+"""
+TEST_EPILOG = """\b
+Examples:
+  leakaudit rules test
+  leakaudit rules test my_rules/ --rule ACME001
+"""
+LIST_EPILOG = """\b
+Examples:
+  leakaudit rules list
+  leakaudit rules list --rules my_rules/ --no-builtin
+"""
+SHOW_EPILOG = """\b
+Examples:
+  leakaudit rules show LAS004
+  leakaudit rules show ACME001 --rules my_rules/
+"""
 
 
 def _pack_options(f: F) -> F:
@@ -23,17 +50,7 @@ def _pack_options(f: F) -> F:
         default=True,
         help="Include the built-in packs [default: include].",
     )(f)
-    f = click.option(
-        "--override", is_flag=True, help="Let a custom rule replace a built-in rule of the same id."
-    )(f)
-    return click.option(
-        "--rules",
-        "rule_dirs",
-        multiple=True,
-        metavar="DIR",
-        type=click.Path(file_okay=False),
-        help="Add custom rule packs from DIR (repeatable).",
-    )(f)
+    return rule_dir_options(f)
 
 
 def _fail_invalid(exc: RuleValidationError) -> None:
@@ -60,7 +77,7 @@ def _indent(text: str) -> list[str]:
     return [f"  {line}".rstrip() for line in text.splitlines()]
 
 
-@click.group("rules")
+@click.group("rules", epilog=EPILOG)
 def rules() -> None:
     """Validate, test, list and show rule packs.
 
@@ -69,7 +86,7 @@ def rules() -> None:
     """
 
 
-@rules.command("validate")
+@rules.command("validate", epilog=VALIDATE_EPILOG)
 @click.argument("dirs", nargs=-1, type=click.Path(file_okay=False))
 @click.option(
     "--builtin/--no-builtin", default=True, help="Include the built-in packs [default: include]."
@@ -83,11 +100,6 @@ def validate_cmd(dirs: tuple[str, ...], builtin: bool, override: bool) -> None:
     Checks keys, ids, categories, severities, prose, parameters (declared vs used in the SQL),
     that the SQL binds against the native schema, and that each rule has a positive and a
     negative test. Exit 0 when all are valid, 2 otherwise.
-
-    \b
-    Examples:
-      leakaudit rules validate
-      leakaudit rules validate my_rules/
     """
     packs, problems = validate(dirs, builtin=builtin, override=override)
     if problems:
@@ -99,7 +111,7 @@ def validate_cmd(dirs: tuple[str, ...], builtin: bool, override: bool) -> None:
     )
 
 
-@rules.command("test")
+@rules.command("test", epilog=TEST_EPILOG)
 @click.argument("dirs", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Test only this rule.")
 @click.option(
@@ -115,11 +127,6 @@ def test_cmd(
 
     With DIRs only the rules of those packs are tested. Exit 0 when all pass, 1 when a test
     fails, 2 when a rule is invalid.
-
-    \b
-    Examples:
-      leakaudit rules test
-      leakaudit rules test my_rules/ --rule ACME001
     """
     packs = _load(dirs, builtin, override)
     if rule_ids:
@@ -141,7 +148,7 @@ def test_cmd(
         raise SystemExit(ExitCode.FINDINGS)
 
 
-@rules.command("list")
+@rules.command("list", epilog=LIST_EPILOG)
 @_pack_options
 def list_cmd(rule_dirs: tuple[str, ...], override: bool, builtin: bool) -> None:
     """List the loaded rules: id, pack, category, severity and title."""
@@ -157,7 +164,7 @@ def list_cmd(rule_dirs: tuple[str, ...], override: bool, builtin: bool) -> None:
         click.echo(safe_plain("  ".join([*cells, row[-1]])))
 
 
-@rules.command("show")
+@rules.command("show", epilog=SHOW_EPILOG)
 @click.argument("rule_id", metavar="ID")
 @_pack_options
 def show_cmd(rule_id: str, rule_dirs: tuple[str, ...], override: bool, builtin: bool) -> None:
