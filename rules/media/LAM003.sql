@@ -13,7 +13,7 @@ partner_access_once AS (
     SELECT *
     FROM partner_access
     WHERE NOT legit_by_ownership
-    UNION ALL BY NAME
+    UNION ALL
     SELECT *
     FROM partner_access
     WHERE legit_by_ownership

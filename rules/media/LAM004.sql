@@ -14,7 +14,7 @@ session_access AS (
     SELECT
         cao.*
     FROM customer_access_owner AS cao
-    SEMI JOIN foreign_session AS fs
+    JOIN foreign_session AS fs
         ON fs.session_id = cao.session_id
         AND fs.account_id = cao.account_id
     WHERE cao.is_served
