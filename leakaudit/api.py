@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,6 +149,7 @@ class AuditResult:
     ingest: IngestReport | None
     exit_code: ExitCode
     failing: int  # unsuppressed findings at or above --fail-on
+    timings: dict[str, float]  # seconds per rule id that ran, for --profile
 
 
 def run_started_at() -> datetime:
@@ -162,7 +163,9 @@ def run_started_at() -> datetime:
     return datetime.now(UTC)
 
 
-def _run_record(store: Store, packs: list[Pack], outcomes: list[RuleOutcome]) -> RunRecord:
+def _run_record(
+    store: Store, packs: list[Pack], outcomes: list[RuleOutcome], reproducible: bool
+) -> RunRecord:
     """Provenance of an audit from the store: every ingested file, the data's time window."""
     con = store.con
     inputs = [
@@ -191,6 +194,7 @@ def _run_record(store: Store, packs: list[Pack], outcomes: list[RuleOutcome]) ->
         window_end=window[1],
         quarantined_rows=int(scalar(con, "SELECT count(*) FROM quarantine")),
         rules=outcomes,
+        reproducible=reproducible,
     )
 
 
@@ -225,6 +229,12 @@ def audit(
                 else None
             )
             findings, outcomes = run_rules(store, loaded, overrides, progress=progress)
-            document = FindingsDocument(_run_record(store, loaded, outcomes), findings)
+            timings = {o.rule_id: o.duration_s for o in outcomes if o.duration_s is not None}
+            reproducible = "SOURCE_DATE_EPOCH" in os.environ
+            if reproducible:  # the document must depend on the data only
+                outcomes = [replace(o, duration_s=None) for o in outcomes]
+            record = _run_record(store, loaded, outcomes, reproducible)
+            document = FindingsDocument(record, findings)
     failing = len(document.at_or_above(fail_on)) if fail_on else 0
-    return AuditResult(document, report, ExitCode.FINDINGS if failing else ExitCode.OK, failing)
+    code = ExitCode.FINDINGS if failing else ExitCode.OK
+    return AuditResult(document, report, code, failing, timings)

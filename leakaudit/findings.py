@@ -211,6 +211,9 @@ class RunRecord:
     window_end: datetime | None = None
     quarantined_rows: int = 0
     rules: list[RuleOutcome] = field(default_factory=list)
+    # True when SOURCE_DATE_EPOCH fixed the start time: the document then depends on the data
+    # only, so rule timings are left out (null).
+    reproducible: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +225,7 @@ class RunRecord:
             "window": {"start": format_ts(self.window_start), "end": format_ts(self.window_end)},
             "quarantined_rows": self.quarantined_rows,
             "rules": [asdict(r) for r in self.rules],
+            "reproducible": self.reproducible,
         }
 
     @classmethod
@@ -237,6 +241,7 @@ class RunRecord:
             window_end=parse_ts(window.get("end")),
             quarantined_rows=d.get("quarantined_rows", 0),
             rules=[RuleOutcome(**r) for r in d.get("rules", [])],
+            reproducible=d.get("reproducible", False),
         )
 
 

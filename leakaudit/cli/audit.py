@@ -66,12 +66,12 @@ def rule_selection_options(f: F) -> F:
     return rule_dir_options(f)
 
 
-def profile_table(document: FindingsDocument) -> Table:
+def profile_table(document: FindingsDocument, timings: dict[str, float]) -> Table:
     """Per-rule timings for --profile, slowest first."""
     table = titled_table("Rule timings", "rule", "status", ">findings", ">seconds")
-    for r in sorted(document.run.rules, key=lambda r: (-(r.duration_s or 0), r.rule_id)):
+    for r in sorted(document.run.rules, key=lambda r: (-timings.get(r.rule_id, 0), r.rule_id)):
         status = r.status if r.status == "ran" else f"skipped: {r.skipped_reason}"
-        seconds = f"{r.duration_s:.3f}" if r.duration_s is not None else ""
+        seconds = f"{timings[r.rule_id]:.3f}" if r.rule_id in timings else ""
         table.add_row(r.rule_id, safe(status), str(r.findings), seconds)
     return table
 
@@ -143,9 +143,9 @@ def audit(
             f"Ingested {result.ingest.rows:,} rows from {len(result.ingest.files)} file(s); "
             f"{result.ingest.rejected:,} quarantined (details: leakaudit status --db …)."
         )
-    emitter.emit(result.document)
+    emitter.emit(result.document, summary=not quiet)
     if profile:
-        err.print(profile_table(result.document))
+        err.print(profile_table(result.document, result.timings))
     if result.failing:
         err.print(f"{result.failing} finding(s) at or above {fail_on}: exit 1.")
     ctx.exit(result.exit_code)

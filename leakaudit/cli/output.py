@@ -85,10 +85,9 @@ class Emitter:
         self.stdout_reporter: Reporter | None = (
             renderer_for("-", fmt) if fmt and not outputs else None
         )
-        self.to_files = bool(outputs)
 
-    def emit(self, doc: FindingsDocument, *, summary_without_outputs: bool = True) -> None:
-        """Write the reports; the terminal summary when nothing else was asked for."""
+    def emit(self, doc: FindingsDocument, *, summary: bool) -> None:
+        """Write the reports; the terminal summary too, unless a format goes to stdout."""
         if self.key is not None:
             doc = redact(doc, self.key)
         options = RenderOptions(base_dir=Path.cwd())
@@ -96,7 +95,7 @@ class Emitter:
         if self.stdout_reporter is not None:
             sys.stdout.buffer.write(self.stdout_reporter.render(doc, options))
             sys.stdout.flush()
-        elif summary_without_outputs or not self.to_files:
+        elif summary:
             print_summary(doc, stdout_console())
         err = stderr_console()
         for warning in options.warnings:

@@ -55,4 +55,4 @@ def report(
     No database is needed. Exit codes: 0 reports written, 2 unreadable document or bad flags.
     """
     emitter = Emitter(outputs, fmt, redact_flag, redact_key)
-    emitter.emit(load_document(findings), summary_without_outputs=False)
+    emitter.emit(load_document(findings), summary=not outputs)
