@@ -5,7 +5,7 @@ The model is the oracle of the differential test, so it gets its own exact tests
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tests.spec_model import (
@@ -22,40 +22,7 @@ from tests.spec_model import (
     staff_targets,
     with_defaults,
 )
-from tests.worlds import DAY, iso, to_records
-
-
-def t(minute: int) -> datetime:
-    return DAY + timedelta(minutes=minute)
-
-
-def bind(device: str, account: str, start: int, end: int | None = None) -> dict[str, Any]:
-    return {
-        "device_id": device,
-        "account_id": account,
-        "registered_at": t(start),
-        "deregistered_at": None if end is None else t(end),
-    }
-
-
-def access(account: str, device: str, ts: int, **kw: Any) -> dict[str, Any]:
-    return {"ts": t(ts), "account_id": account, "device_id": device, "action": "clip", **kw}
-
-
-def staff_act(staff: str, ts: int, action: str = "clip", **kw: Any) -> dict[str, Any]:
-    return {"ts": t(ts), "staff_id": staff, "action": action, **kw}
-
-
-def consent(
-    account: str, scope: str, start: int, end: int | None = None, **kw: Any
-) -> dict[str, Any]:
-    return {
-        "account_id": account,
-        "scope": scope,
-        "granted_at": t(start),
-        "expires_at": None if end is None else t(end),
-        **kw,
-    }
+from tests.worlds import access, bind, consent, iso, link, share, staff_act, t, to_records
 
 
 def found(world: World, category: str) -> set[EntityItems]:
@@ -202,18 +169,6 @@ def test_missing_outcome_is_served() -> None:
 # --- shares ---------------------------------------------------------------------------------
 
 
-def share(scope: str | None, start: int = 0, end: int | None = None, **kw: Any) -> dict[str, Any]:
-    return {
-        "device_id": "cam-1",
-        "owner_account_id": "A",
-        "grantee_account_id": "B",
-        "granted_at": t(start),
-        "revoked_at": None if end is None else t(end),
-        "scope": scope,
-        **kw,
-    }
-
-
 def test_share_scope_and_window() -> None:
     world = with_defaults({"devices": [bind("cam-1", "A", 0)]})
     clip, live = access("B", "cam-1", 5), access("B", "cam-1", 5, action="live")
@@ -252,15 +207,6 @@ def test_share_from_a_non_owner_at_capture_time_does_not_cover() -> None:
 
 
 # --- partners -------------------------------------------------------------------------------
-
-
-def link(account: str, partner: str, start: int, end: int | None = None) -> dict[str, Any]:
-    return {
-        "account_id": account,
-        "partner": partner,
-        "linked_at": t(start),
-        "unlinked_at": None if end is None else t(end),
-    }
 
 
 def test_partner_link_active_is_half_open_and_per_partner() -> None:

@@ -31,9 +31,14 @@ maybe_times = st.none() | times
 
 @st.composite
 def interval(draw: st.DrawFn) -> tuple[datetime, datetime | None]:
-    """A start and an end strictly after it, or no end (open)."""
+    """A start and an end: usually after it or open, sometimes equal or before it.
+
+    Registry dumps do hold empty and inverted intervals, and ingest keeps them: no instant lies
+    in them, and the overlap formula of docs/semantics.md applies to them as written.
+    """
     start = draw(st.integers(0, GRID_MINUTES - 1))
-    end = draw(st.none() | st.integers(start + 1, GRID_MINUTES))
+    after = st.integers(start + 1, GRID_MINUTES)
+    end = draw(st.one_of(st.none(), after, after, after, st.integers(0, start)))
     return DAY + timedelta(minutes=start), None if end is None else DAY + timedelta(minutes=end)
 
 
@@ -62,12 +67,21 @@ def media_rows(draw: st.DrawFn) -> list[Row]:
     ]
 
 
+def one_of_or_any(seen: list[Any], pool: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    """A value already in the world (so that rows meet), or any value of the pool."""
+    anything = st.sampled_from(pool)
+    return st.sampled_from(seen) | anything if seen else anything
+
+
 @st.composite
-def shares(draw: st.DrawFn) -> Row:
+def shares(draw: st.DrawFn, devices: list[Row]) -> Row:
+    """A share, usually of a device from one of its bindings' accounts."""
     granted_at, revoked_at = draw(interval())
+    pairs = [(b["device_id"], b["account_id"]) for b in devices]
+    device_id, owner = draw(one_of_or_any(pairs, tuple(zip(DEVICES, ACCOUNTS, strict=False))))
     return {
-        "device_id": draw(st.sampled_from(DEVICES)),
-        "owner_account_id": draw(st.sampled_from(ACCOUNTS)),
+        "device_id": device_id,
+        "owner_account_id": owner,
         "grantee_account_id": draw(st.sampled_from(ACCOUNTS)),
         "granted_at": granted_at,
         "revoked_at": revoked_at,
@@ -100,7 +114,9 @@ def staff_directory(draw: st.DrawFn) -> list[Row]:
     ]
 
 
-grantees = st.sampled_from([None, "*", *STAFF, *(f"team:{t}" for t in TEAMS)])
+grantees = st.sampled_from(
+    [None, "*", "*", *STAFF, *(f"team:{t}" for t in TEAMS), *(f"team:{t}" for t in TEAMS)]
+)
 
 
 @st.composite
@@ -120,27 +136,37 @@ outcomes = st.sampled_from([None, "served", "served", "denied", "error"])
 
 
 @st.composite
-def access_events(draw: st.DrawFn) -> Row:
+def access_events(draw: st.DrawFn, shared: list[Row], links: list[Row]) -> Row:
+    """An access, often by a grantee of a share to its device or through a linked partner."""
+    pairs = [(s["grantee_account_id"], s["device_id"]) for s in shared]
+    account_id, device_id = draw(
+        one_of_or_any(pairs, tuple((a, d) for a in ACCOUNTS for d in DEVICES))
+    )
+    linked = [link["partner"] for link in links if link["account_id"] == account_id]
     return {
         "ts": draw(times),
-        "account_id": draw(st.sampled_from(ACCOUNTS)),
-        "device_id": draw(st.sampled_from(DEVICES)),
+        "account_id": account_id,
+        "device_id": device_id,
         "action": draw(st.sampled_from(CUSTOMER_ACTIONS)),
         "outcome": draw(outcomes),
         "media_id": draw(st.none() | st.sampled_from(MEDIA)),
         "captured_at": draw(maybe_times),
-        "partner": draw(st.sampled_from([None, None, "", *PARTNERS])),
+        "partner": draw(st.sampled_from([None, None, "", *linked, *PARTNERS])),
     }
 
 
 @st.composite
-def staff_accesses(draw: st.DrawFn) -> Row:
+def staff_accesses(draw: st.DrawFn, granted: list[Row]) -> Row:
+    """A staff action, often on an account that granted a consent to this staff member."""
+    pairs = [(c["account_id"], c["grantee"]) for c in granted]
+    account_id, grantee = draw(one_of_or_any(pairs, tuple((a, None) for a in ACCOUNTS)))
+    named = (grantee,) if grantee in STAFF else ()
     return {
         "ts": draw(times),
-        "staff_id": draw(st.sampled_from(STAFF)),
+        "staff_id": draw(st.sampled_from((*named, *STAFF))),
         "action": draw(st.sampled_from(STAFF_ACTIONS)),
         "outcome": draw(outcomes),
-        "account_id": draw(st.none() | st.sampled_from(ACCOUNTS)),
+        "account_id": draw(st.none() | st.just(account_id)),
         "device_id": draw(st.none() | st.sampled_from(DEVICES)),
         "media_id": draw(st.none() | st.sampled_from(MEDIA)),
     }
@@ -148,16 +174,88 @@ def staff_accesses(draw: st.DrawFn) -> Row:
 
 @st.composite
 def worlds(draw: st.DrawFn) -> World:
-    """A small random world of the eight native tables; any of them may be empty."""
+    """A small random world of the eight native tables; any of them may be empty.
+
+    Shares lean on existing bindings, customer accesses on existing shares and staff actions
+    on existing consents, so that a share or a consent really decides an access often enough.
+    """
+    devices = draw(st.lists(bindings(), max_size=5))
+    shared = draw(st.lists(shares(devices), max_size=3))
+    links = draw(st.lists(partner_links(), max_size=3))
+    granted = draw(st.lists(consents(), max_size=5))
     return {
-        "devices": draw(st.lists(bindings(), max_size=5)),
+        "devices": devices,
         "media": draw(media_rows()),
-        "shares": draw(st.lists(shares(), max_size=3)),
-        "partner_links": draw(st.lists(partner_links(), max_size=3)),
+        "shares": shared,
+        "partner_links": links,
         "staff": draw(staff_directory()),
-        "consents": draw(st.lists(consents(), max_size=4)),
-        "access_events": draw(st.lists(access_events(), max_size=6)),
-        "staff_access": draw(st.lists(staff_accesses(), max_size=6)),
+        "consents": granted,
+        "access_events": draw(st.lists(access_events(shared, links), max_size=6)),
+        "staff_access": draw(st.lists(staff_accesses(granted), max_size=6)),
+    }
+
+
+# --- hand-written worlds ------------------------------------------------------------------
+
+
+def t(minute: int) -> datetime:
+    """The instant `minute` minutes into the day of every world."""
+    return DAY + timedelta(minutes=minute)
+
+
+def bind(device: str, account: str, start: int, end: int | None = None) -> dict[str, Any]:
+    """A `devices` binding; no end = still bound."""
+    return {
+        "device_id": device,
+        "account_id": account,
+        "registered_at": t(start),
+        "deregistered_at": None if end is None else t(end),
+    }
+
+
+def access(account: str, device: str, ts: int, **kw: Any) -> dict[str, Any]:
+    """A customer `clip` access (keywords override or add columns)."""
+    return {"ts": t(ts), "account_id": account, "device_id": device, "action": "clip", **kw}
+
+
+def staff_act(staff: str, ts: int, action: str = "clip", **kw: Any) -> dict[str, Any]:
+    """A staff action (keywords add account_id, device_id, media_id, outcome …)."""
+    return {"ts": t(ts), "staff_id": staff, "action": action, **kw}
+
+
+def consent(
+    account: str, scope: str, start: int, end: int | None = None, **kw: Any
+) -> dict[str, Any]:
+    """A consent of `account`; no end = never expires."""
+    return {
+        "account_id": account,
+        "scope": scope,
+        "granted_at": t(start),
+        "expires_at": None if end is None else t(end),
+        **kw,
+    }
+
+
+def share(scope: str | None, start: int = 0, end: int | None = None, **kw: Any) -> dict[str, Any]:
+    """A share of cam-1 from A to B; no end = not revoked."""
+    return {
+        "device_id": "cam-1",
+        "owner_account_id": "A",
+        "grantee_account_id": "B",
+        "granted_at": t(start),
+        "revoked_at": None if end is None else t(end),
+        "scope": scope,
+        **kw,
+    }
+
+
+def link(account: str, partner: str, start: int, end: int | None = None) -> dict[str, Any]:
+    """A partner link; no end = still linked."""
+    return {
+        "account_id": account,
+        "partner": partner,
+        "linked_at": t(start),
+        "unlinked_at": None if end is None else t(end),
     }
 
 
