@@ -22,6 +22,7 @@ from leakaudit.reports import RenderOptions, load_reporters, renderer_for
 from leakaudit.reports.console import MAX_LISTED, print_summary
 from leakaudit.reports.csv import MAX_CELL_CHARS, neutralise
 from leakaudit.reports.markdown import md_text
+from leakaudit.reports.terminal import safe_plain
 from leakaudit.reports.writer import write_reports
 
 SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "findings.schema.json"
@@ -224,10 +225,12 @@ def test_csv_neutralises_formulas_in_hostile_cells() -> None:
 @pytest.mark.parametrize("value", HOSTILE)
 def test_neutralise(value: str) -> None:
     cell = neutralise(value)
+    shown = safe_plain(value)  # control and bidi characters as visible \xNN text
     if value.startswith(FORMULA_STARTS):
-        assert cell.startswith("'") and cell[1:].startswith(value[:100])
+        assert cell.startswith("'") and cell[1:].startswith(shown[:100])
     else:
-        assert cell.startswith(value[:100])
+        assert cell.startswith(shown[:100])
+    assert all(ch.isprintable() or ch == "\t" for ch in cell)
     assert len(cell) <= MAX_CELL_CHARS
 
 

@@ -24,6 +24,7 @@ import json
 from leakaudit.findings import EntityValue, Finding, FindingsDocument
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.records import finding_provenance
+from leakaudit.reports.terminal import safe_plain
 from leakaudit.reports.textsafe import utf8_bytes
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\x00")
@@ -65,9 +66,10 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
 
 
 def neutralise(text: str) -> str:
-    """A text cell that no spreadsheet evaluates, cut to what a cell can hold."""
-    if text.startswith(FORMULA_TRIGGERS):
-        text = "'" + text
+    """A text cell that no spreadsheet evaluates and no terminal obeys (`cat` of the file shows
+    ESC as `\\x1b`), cut to what a cell can hold."""
+    prefix = "'" if text.startswith(FORMULA_TRIGGERS) else ""
+    text = prefix + safe_plain(text)
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - 1] + "…"
     return text
