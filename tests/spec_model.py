@@ -86,8 +86,15 @@ def intervals_overlap(
     return (b_end is None or a_start < b_end) and (a_end is None or b_start < a_end)
 
 
+def empty_binding(row: Row) -> bool:
+    """A binding ending at or before its start holds no instant (semantics.md, line 4)."""
+    return row["deregistered_at"] is not None and row["deregistered_at"] <= row["registered_at"]
+
+
 def overlap(a: Row, b: Row) -> bool:
-    """Whether two `devices` bindings overlap in time."""
+    """Whether two `devices` bindings overlap in time; an empty binding overlaps nothing."""
+    if empty_binding(a) or empty_binding(b):
+        return False
     return intervals_overlap(
         a["registered_at"], a["deregistered_at"], b["registered_at"], b["deregistered_at"]
     )

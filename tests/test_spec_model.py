@@ -14,6 +14,7 @@ from tests.spec_model import (
     World,
     capture_time,
     consent_covers,
+    duplicate_device_id,
     expected_findings,
     freeze,
     owner_at,
@@ -389,3 +390,10 @@ def test_to_records_drops_missing_values_and_writes_iso_times() -> None:
     assert records == {
         "devices": [{"device_id": "cam-1", "account_id": "A", "registered_at": iso(t(0))}]
     }
+
+
+def test_an_empty_or_inverted_binding_is_never_a_duplicate() -> None:
+    world = with_defaults(
+        {"devices": [bind("cam-1", "A", 0), bind("cam-1", "B", 5, 5), bind("cam-1", "C", 9, 7)]}
+    )
+    assert duplicate_device_id(world) == set()

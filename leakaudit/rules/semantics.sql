@@ -32,7 +32,10 @@ SELECT
     revoked_at,
     _source_file,
     _source_line
-FROM devices;
+FROM devices
+-- A binding that ends at or before it starts holds no instant: it makes no owner and
+-- overlaps nothing (docs/semantics.md, "Time and intervals").
+WHERE deregistered_at IS NULL OR deregistered_at > registered_at;
 
 -- Ownership intervals: the bindings of one account to one device, merged where they overlap
 -- or touch (a re-registration inside one household), so that owner(D, t) is a join that
