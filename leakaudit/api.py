@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from leakaudit import __version__
-from leakaudit.errors import ConfigError, ExitCode, QueryError
+from leakaudit.errors import ConfigError, ExitCode, QueryError, one_line
 from leakaudit.findings import SEVERITIES, FindingsDocument, InputRecord, RuleOutcome, RunRecord
 from leakaudit.ingest import IngestReport, ingest_paths
 from leakaudit.progress import Progress
@@ -58,17 +58,6 @@ def query(sql: str, *, db: PathLike | None = None) -> pd.DataFrame:
             return result.to_arrow_table().to_pandas()
         except duckdb.Error as exc:
             raise QueryError(one_line(str(exc))) from exc
-
-
-def one_line(message: str) -> str:
-    """DuckDB's message without its multi-line caret diagram: one clear line."""
-    kept = []
-    for line in message.strip().splitlines():
-        if line.startswith("LINE "):
-            break
-        if line.strip():
-            kept.append(line.strip())
-    return " ".join(kept)
 
 
 @dataclass(frozen=True)

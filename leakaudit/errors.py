@@ -10,6 +10,17 @@ from enum import IntEnum
 from pathlib import Path
 
 
+def one_line(message: object) -> str:
+    """A library's multi-line message (DuckDB's caret diagram) as one clear line."""
+    kept = []
+    for line in str(message).strip().splitlines():
+        if line.startswith("LINE "):
+            break
+        if line.strip():
+            kept.append(line.strip())
+    return " ".join(kept)
+
+
 class ExitCode(IntEnum):
     """Process exit codes of every leakaudit command (SPEC §5)."""
 

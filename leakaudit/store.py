@@ -92,7 +92,10 @@ class Store:
                 "No leakaudit database here; run `leakaudit ingest` first or pass --db.", path
             )
         try:
-            con = duckdb.connect(path, read_only=read_only and path != MEMORY)
+            # A read-only store is for looking at evidence: no SQL it runs may read or write
+            # other files (COPY … TO, read_text) either.
+            config = {"enable_external_access": False} if read_only else {}
+            con = duckdb.connect(path, read_only=read_only and path != MEMORY, config=config)
         except duckdb.Error as exc:
             raise StoreError(f"Cannot open the database: {exc}", path) from exc
         con.execute("SET TimeZone = 'UTC'")

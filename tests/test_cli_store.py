@@ -159,3 +159,20 @@ def test_api_query_returns_a_dataframe(world, tmp_path):
     assert frame.to_dict("records") == [
         {"device_id": "cam-1", "_source_file": f"{world.as_posix()}/devices.csv", "_source_line": 2}
     ]
+
+
+def test_query_cannot_touch_other_files(runner, world, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    target = tmp_path / "copy.csv"
+    result = runner.invoke(cli, ["query", f"COPY (SELECT 1) TO '{target}'", "--db", db])
+    assert result.exit_code == 2
+    assert "file system operations are disabled" in result.output
+    assert not target.exists()
+
+
+def test_query_output_to_a_pipe_keeps_bytes_exact(runner, world, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    result = runner.invoke(cli, ["query", "SELECT 'a' || chr(27) || '[2J' AS x", "--db", db])
+    assert result.output == "x\na\x1b[2J\n"

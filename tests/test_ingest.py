@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime
 
 import pytest
@@ -325,3 +326,19 @@ def test_jsonl_without_any_valid_object_quarantines_each_line(tmp_path, store):
         (1, "malformed JSON"),
         (2, 'missing required value in column "media_id"'),
     ]
+
+
+def test_same_bytes_into_another_table_are_read_afresh(tmp_path, store):
+    path = write_table(tmp_path, "devices", [{"staff_id": "st-1"}], "csv")
+    ingest_paths(store, [path], as_table="staff")
+    with pytest.raises(InputError, match='missing required column "device_id"'):
+        ingest_paths(store, [path])  # not "already ingested": it was ingested as staff
+
+
+def test_a_read_error_is_reported_not_masked(tmp_path, store):
+    path = tmp_path / "media.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"media_id": "m1"}\n' * 1000)[:-20])
+    with pytest.raises(InputError) as info:
+        ingest_paths(store, [path])
+    assert "aborted" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: Cannot read this")

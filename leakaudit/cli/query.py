@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 import pandas as pd
 from rich.table import Table
 
 from leakaudit import api
-from leakaudit.cli.common import db_option, safe, stdout_console, truncate
+from leakaudit.cli.common import db_option, safe, safe_plain, stdout_console, truncate
 
 EPILOG = """\b
 Examples:
@@ -48,12 +50,23 @@ def query(sql: str, db: str | None, fmt: str | None) -> None:
     fmt = fmt or ("table" if console.is_terminal else "csv")
     if fmt == "table":
         console.print(render_table(frame))
-    elif fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        click.echo(frame.to_json(orient="records", date_format="iso", force_ascii=False))
     else:
-        click.echo(
-            frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False),
-            nl=False,
-        )
+        write_machine_output(_MACHINE[fmt](frame), console.is_terminal)
+
+
+_MACHINE = {
+    "csv": lambda f: f.to_csv(index=False),
+    "json": lambda f: f.to_json(orient="records", date_format="iso", force_ascii=False) + "\n",
+    "jsonl": lambda f: f.to_json(
+        orient="records", lines=True, date_format="iso", force_ascii=False
+    ),
+}
+
+
+def write_machine_output(text: str, terminal: bool) -> None:
+    """Exact bytes into a pipe (evidence must not be altered: click.echo would strip ANSI
+    sequences); on a terminal, control characters from logs are shown as \\xNN, not obeyed."""
+    if terminal:
+        text = "\n".join(safe_plain(line) for line in text.split("\n"))
+    sys.stdout.buffer.write(text.encode("utf-8", errors="surrogateescape"))
+    sys.stdout.flush()

@@ -72,8 +72,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _already_ingested(store: Store, sha256: str) -> bool:
-    return bool(scalar(store.con, "SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]))
+def _already_ingested(store: Store, sha256: str, table: str) -> bool:
+    """The same bytes into the same table: nothing to add (other tables read it afresh)."""
+    return bool(
+        scalar(
+            store.con,
+            "SELECT count(*) FROM ingest_log WHERE sha256 = ? AND table_name = ?",
+            [sha256, table],
+        )
+    )
 
 
 def _load_and_log(
@@ -138,14 +145,14 @@ def ingest_paths(
     progress = progress or SilentProgress()
     sources = discover(paths, as_table)
     report = IngestReport()
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     with store.transaction():
         for source in sources:
             sha256 = sha256_file(source.path)
-            if sha256 in seen or _already_ingested(store, sha256):
+            if (sha256, source.table) in seen or _already_ingested(store, sha256, source.table):
                 report.files.append(FileResult(source.display, source.table, sha256, skipped=True))
                 continue
-            seen.add(sha256)
+            seen.add((sha256, source.table))
             size = source.path.stat().st_size
             progress.start(source.display, size)
             try:

@@ -8,6 +8,7 @@ columns, named `names[i]`). Source column names are data, never pasted into SQL.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -21,7 +22,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from leakaudit.errors import InputError
+from leakaudit.errors import InputError, one_line
 from leakaudit.ingest.discover import SourceFile
 from leakaudit.ingest.lines import LineBatch, iter_lines, open_stream
 from leakaudit.store import scalar
@@ -91,7 +92,10 @@ def stage_jsonl(
             """
         )
     finally:
-        con.unregister(source)
+        # After a failed read the transaction is aborted and unregister fails too; the
+        # read error is the one to report.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(source)
     names = [
         row[0]
         for row in con.execute(
@@ -290,7 +294,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: A
             "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}
         ).fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"Cannot read this Parquet file: {exc}", source.path) from exc
+        raise InputError(f"Cannot read this Parquet file: {one_line(exc)}", source.path) from exc
     names = [row[0] for row in described]
     types = [row[1] for row in described]
     advance(source.path.stat().st_size)
@@ -322,9 +326,10 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Adva
             return stage_jsonl(con, iter_lines(source.path, source.compression), advance)
         return stage_parquet(con, source, advance)
     except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(f"Cannot read this file: {exc}", source.path) from exc
+        raise InputError(f"Cannot read this file: {one_line(exc)}", source.path) from exc
     except duckdb.Error as exc:
-        raise InputError(f"Cannot read this {source.format} file: {exc}", source.path) from exc
+        message = f"Cannot read this {source.format} file: {one_line(exc)}"
+        raise InputError(message, source.path) from exc
 
 
 def fetch_records(
