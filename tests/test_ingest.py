@@ -342,3 +342,27 @@ def test_a_read_error_is_reported_not_masked(tmp_path, store):
         ingest_paths(store, [path])
     assert "aborted" not in str(info.value)
     assert str(info.value).startswith(f"{path}: Cannot read this")
+
+
+def test_a_stray_quote_in_an_unquoted_field_does_not_stop_the_ingest(tmp_path, store):
+    path = tmp_path / "access_events.csv"
+    path.write_text(
+        "ts,account_id,device_id,action,user_agent\n"
+        '2024-01-01T00:00:00Z,A,D,clip,Mozilla "5.0\n'
+        "2024-01-01T00:01:00Z,B,D,clip,curl\n"
+        "soon,C,D,clip,curl\n"
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (2, 1)
+    assert store.con.execute(
+        "SELECT user_agent, _source_line FROM access_events ORDER BY 2"
+    ).fetchall() == [('Mozilla "5.0', 2), ("curl", 3)]
+    assert store.con.execute("SELECT source_line FROM quarantine").fetchall() == [(4,)]
+
+
+def test_a_bad_byte_below_the_header_is_a_bad_row_not_a_bad_header(tmp_path, store):
+    path = tmp_path / "staff.csv"
+    path.write_bytes(b"staff_id,team\nst-1,a\nst-\xff,b\nst-3,c\n")
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (2, 1)
+    assert store.con.execute("SELECT source_line FROM quarantine").fetchall() == [(3,)]

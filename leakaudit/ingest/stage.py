@@ -28,6 +28,7 @@ from leakaudit.ingest.lines import LineBatch, iter_lines, open_stream
 from leakaudit.store import scalar
 
 Advance = Callable[[int], None]
+HEAD_LINES = 1000  # lines kept from the start of a CSV file to read its header from
 _counter = itertools.count(1)
 
 
@@ -149,21 +150,30 @@ def stage_jsonl(
 
 
 # -- CSV ----------------------------------------------------------------------------------
-def _read_header(path: Path, compression: str | None, first: int, last: int) -> list[str]:
-    """Parse the header record (physical lines first … last) with the csv module."""
-    wanted = last - first + 1
-    with open_stream(path, compression) as stream:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-        try:
-            skipped = [text.readline() for _ in range(first - 1)]
-            del skipped
-            chunk = "".join(text.readline() for _ in range(wanted))
-        except UnicodeDecodeError as exc:
-            raise InputError("The CSV header row is not valid UTF-8.", path, first) from exc
+def _parse_header(path: Path, head: list[bytes], first: int, last: int) -> list[str]:
+    """Parse the header record (physical lines first … last) with the csv module.
+
+    Only the header's own bytes are decoded: a bad byte further down is a bad row, not a bad
+    header.
+    """
+    if last > len(head):
+        raise InputError("The CSV header row is too long.", path, first)
     try:
-        return next(csv.reader(io.StringIO(chunk, newline="")))
+        text = b"\n".join(head[first - 1 : last]).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError("The CSV header row is not valid UTF-8.", path, first) from exc
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")))
     except (csv.Error, StopIteration) as exc:
         raise InputError(f"Cannot parse the CSV header row: {exc}", path, first) from exc
+
+
+def _good_lines(logical: np.ndarray, is_blank: np.ndarray, rejected: np.ndarray) -> np.ndarray:
+    """Physical lines of the records DuckDB returned, in order: every logical line that is
+    neither blank nor rejected."""
+    keep = ~is_blank[logical - 1]
+    keep[rejected - 1] = False
+    return logical[keep]
 
 
 def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance) -> Staged:
@@ -176,10 +186,13 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
     """
     quotes: list[np.ndarray] = []
     blank: list[np.ndarray] = []
+    head: list[bytes] = []
     for batch in iter_lines(source.path, source.compression):
         advance(batch.nbytes)
         quotes.append(batch.quotes)
         blank.append(batch.blank)
+        if not head:
+            head = batch.lines.slice(0, HEAD_LINES).to_pylist()
     if not quotes:
         raise InputError("The CSV file is empty: it has no header row.", source.path)
     quote_counts = np.concatenate(quotes)
@@ -192,7 +205,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
     ends = np.append(logical[1:] - 1, len(quote_counts))  # last physical line of each
     header_line = int(record_starts[0])
     header_end = int(ends[np.searchsorted(logical, header_line)])
-    names = _read_header(source.path, source.compression, header_line, header_end)
+    names = _parse_header(source.path, head, header_line, header_end)
     if not names or names == [""]:
         raise InputError("The CSV header row is empty.", source.path, header_line)
 
@@ -224,15 +237,18 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
         """
     ).fetchall()
     rejected_logical = np.array([r[0] for r in rejected], dtype=np.int64)
-    keep = np.ones(len(logical), dtype=bool)
-    keep[rejected_logical - 1] = False
-    keep &= ~is_blank[logical - 1]
-    good_lines = logical[keep]
     parsed_rows = scalar(con, f"SELECT count(*) FROM {raw}")
+    good_lines = _good_lines(logical, is_blank, rejected_logical)
+    if parsed_rows != len(good_lines):
+        # A stray `"` inside an unquoted field (`Mozilla "5.0`) is literal to DuckDB but
+        # flips the parity: then no record spans lines, and every line is a logical line.
+        logical = np.arange(1, len(quote_counts) + 1)
+        good_lines = _good_lines(logical, is_blank, rejected_logical)
     if parsed_rows != len(good_lines):
         raise InputError(
             f"Cannot align CSV records with physical lines ({parsed_rows} parsed, "
-            f"{len(good_lines)} expected); the file may mix line endings inside quotes.",
+            f"{len(good_lines)} expected): the file has both multi-line quoted fields and "
+            "unbalanced quotes.",
             source.path,
         )
     numbering = _temp_name("linemap")
@@ -274,7 +290,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
         header_line=header_line,
         raw_from_lines=True,
         logical=logical,
-        logical_ends=ends,
+        logical_ends=np.append(logical[1:] - 1, len(quote_counts)),
         cleanup=[f"TABLE {view}", f"TABLE {raw}", f"TABLE {rejects}", f"TABLE {rejects}_scan"],
     )
 
