@@ -7,11 +7,15 @@ the database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
+
+import jsonschema
 
 SCHEMA_ID = "leakaudit.findings/v1"
 
@@ -38,6 +42,25 @@ CATEGORIES: dict[str, str] = {
 }
 
 EntityValue = str | list[str] | None
+
+
+@functools.cache
+def document_schema() -> dict[str, Any]:
+    """The JSON Schema of the `leakaudit.findings/v1` document (shipped in the package)."""
+    text = resources.files("leakaudit").joinpath("schemas/findings.schema.json").read_text()
+    return json.loads(text)
+
+
+def schema_problem(data: Any) -> str | None:
+    """Why `data` is not a valid findings document (the first problem, with its JSON path),
+    or None. Saved documents are read back by `leakaudit report`; a tampered or truncated
+    one must be refused with a clear line, never crash a renderer."""
+    validator = jsonschema.Draft202012Validator(document_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"{where.lstrip('.') or 'document'}: {error.message}"
 
 
 def severity_rank(severity: str) -> int:

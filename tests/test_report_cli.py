@@ -107,7 +107,7 @@ def test_report_bad_flags_exit_2(runner, saved, tmp_path, monkeypatch, args, mes
         (b'{"schema": "other/v1"}', "Not a leakaudit.findings/v1 document (schema is 'other/v1')."),
         (
             b'{"schema": "leakaudit.findings/v1", "run": {}}',
-            "Not a leakaudit.findings/v1 document: missing key 'leakaudit_version'.",
+            "Not a valid leakaudit.findings/v1 document: document: 'summary' is a required property",
         ),
         (b"[]", "Not a leakaudit.findings/v1 document: not a JSON object."),
     ],
@@ -134,3 +134,31 @@ def test_report_help_names_every_option(runner) -> None:
 def test_saved_json_round_trips_through_from_dict(saved) -> None:
     data = json.loads(saved.read_bytes())
     assert data["summary"]["findings"] == 10
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("event_count",), "x", "findings[0].event_count: 'x' is not of type 'integer'"),
+        (("status",), "<script>", "findings[0].status: '<script>' is not one of"),
+        (("severity",), "severe", "findings[0].severity: 'severe' is not one of"),
+        (("entities", "device_id"), {"b": 1}, "findings[0].entities.device_id: {'b': 1} is not"),
+    ],
+)
+def test_report_refuses_a_tampered_document_with_one_line(
+    runner, saved, tmp_path, path, value, message
+) -> None:
+    data = json.loads(saved.read_text())
+    target = data["findings"][0]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    bad = tmp_path / "tampered.json"
+    bad.write_text(json.dumps(data))
+    for fmt in ("html", "csv", "sarif", "ocsf.jsonl", "md"):
+        result = runner.invoke(cli, ["report", str(bad), "-o", str(tmp_path / f"out.{fmt}")])
+        assert result.exit_code == 2
+        assert result.output.startswith(
+            f"error: {bad}: Not a valid leakaudit.findings/v1 document: {message}"
+        )
+        assert len(result.output.splitlines()) == 1

@@ -25,7 +25,7 @@ from leakaudit.reports.markdown import md_text
 from leakaudit.reports.terminal import safe_plain
 from leakaudit.reports.writer import write_reports
 
-SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "findings.schema.json"
+SCHEMA = Path(__file__).resolve().parents[1] / "leakaudit" / "schemas" / "findings.schema.json"
 FORMATS = ("json", "jsonl", "csv", "markdown", "console")
 MAKERS = [pii_document, hostile_document]
 MAKER_IDS = ["real", "hostile"]

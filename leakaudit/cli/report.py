@@ -9,7 +9,7 @@ import click
 
 from leakaudit.cli.output import Emitter, report_options
 from leakaudit.errors import InputError
-from leakaudit.findings import FindingsDocument
+from leakaudit.findings import SCHEMA_ID, FindingsDocument, schema_problem
 
 EPILOG = """\b
 Examples:
@@ -29,6 +29,10 @@ def load_document(path: Path) -> FindingsDocument:
         raise InputError(f"Not a JSON document: {exc}.", path) from exc
     if not isinstance(data, dict):
         raise InputError("Not a leakaudit.findings/v1 document: not a JSON object.", path)
+    if isinstance(data, dict) and data.get("schema") == SCHEMA_ID:
+        problem = schema_problem(data)
+        if problem is not None:
+            raise InputError(f"Not a valid leakaudit.findings/v1 document: {problem}", path)
     try:
         return FindingsDocument.from_dict(data)
     except KeyError as exc:

@@ -3,7 +3,8 @@
 Both are written with sorted keys and `ensure_ascii=False`, so equal documents give equal
 bytes. Lone surrogates (input bytes that were not UTF-8) become U+FFFD on the way out, so the
 output is always valid UTF-8 JSON. Each JSON Lines record is a finding of the document plus a
-`provenance` object (`records.finding_provenance`); docs/findings.schema.json describes both.
+`provenance` object (`records.finding_provenance`); leakaudit/schemas/findings.schema.json
+describes both.
 """
 
 from __future__ import annotations
