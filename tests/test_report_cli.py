@@ -107,7 +107,8 @@ def test_report_bad_flags_exit_2(runner, saved, tmp_path, monkeypatch, args, mes
         (b'{"schema": "other/v1"}', "Not a leakaudit.findings/v1 document (schema is 'other/v1')."),
         (
             b'{"schema": "leakaudit.findings/v1", "run": {}}',
-            "Not a valid leakaudit.findings/v1 document: document: 'summary' is a required property",
+            "Not a valid leakaudit.findings/v1 document: document: 'summary' is a required "
+            "property",
         ),
         (b"[]", "Not a leakaudit.findings/v1 document: not a JSON object."),
     ],
