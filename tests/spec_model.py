@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from leakaudit.schema import TABLES
+from leakaudit.schema import CUSTOMER_ACTIONS, STAFF_ACTIONS, TABLES
 
 Row = dict[str, Any]
 World = dict[str, list[Row]]
@@ -116,8 +116,11 @@ def owner_at(world: World, device_id: str | None, t: datetime) -> set[str]:
 
 
 def customer_action_scope(action: str) -> str:
-    """`live` → live, every other customer action → media (semantics.md "Customer accesses")."""
-    return "live" if action == "live" else "media"
+    """`live` → live, the other SPEC customer actions → media, anything else → unknown
+    (semantics.md "Customer accesses")."""
+    if action == "live":
+        return "live"
+    return "media" if action in CUSTOMER_ACTIONS else "unknown"
 
 
 def capture_time(world: World, event: Row) -> datetime:
@@ -178,20 +181,21 @@ def partner_link_active(world: World, account_id: str, partner: str, ts: datetim
 
 
 def served(row: Row) -> bool:
-    """Only `outcome = 'served'` can leak; denied and error never do."""
-    return row["outcome"] == "served"
+    """Every outcome but denied and error is a delivery (an unknown one too)."""
+    return row["outcome"] not in ("denied", "error")
 
 
 # --- staff accesses -------------------------------------------------------------------------
 
 
 def staff_action_scope(action: str) -> str:
-    """`live` → live; `lookup`, `account` → account; everything else (raw_read too) → media."""
+    """`live` → live; `lookup`, `account` → account; the other SPEC staff actions (raw_read
+    too) → media; anything else → unknown, which no consent covers."""
     if action == "live":
         return "live"
     if action in ("lookup", "account"):
         return "account"
-    return "media"
+    return "media" if action in STAFF_ACTIONS else "unknown"
 
 
 def staff_entry(world: World, staff_id: str) -> Row:
@@ -235,7 +239,9 @@ def consent_covers(world: World, consent: Row, action: Row, target: str | None) 
     team = staff_entry(world, action["staff_id"])["team"]
     grantees = {"*", action["staff_id"]} | ({f"team:{team}"} if team is not None else set())
     scope = staff_action_scope(action["action"])
-    scope_ok = consent["scope"] == scope or (consent["scope"] == "*" and scope != "live")
+    scope_ok = consent["scope"] == scope or (
+        consent["scope"] == "*" and scope in ("media", "account")
+    )
     return (
         target is not None
         and consent["account_id"] == target

@@ -132,7 +132,9 @@ def consents(draw: st.DrawFn) -> Row:
     }
 
 
-outcomes = st.sampled_from([None, "served", "served", "denied", "error"])
+# "success" and the unknown actions are values SPEC §1 does not name: they must be read as
+# docs/semantics.md says (a delivery; scope unknown), not dropped.
+outcomes = st.sampled_from([None, "served", "served", "denied", "error", "success"])
 
 
 @st.composite
@@ -147,7 +149,7 @@ def access_events(draw: st.DrawFn, shared: list[Row], links: list[Row]) -> Row:
         "ts": draw(times),
         "account_id": account_id,
         "device_id": device_id,
-        "action": draw(st.sampled_from(CUSTOMER_ACTIONS)),
+        "action": draw(st.sampled_from([*CUSTOMER_ACTIONS, "live_stream"])),
         "outcome": draw(outcomes),
         "media_id": draw(st.none() | st.sampled_from(MEDIA)),
         "captured_at": draw(maybe_times),
@@ -164,7 +166,7 @@ def staff_accesses(draw: st.DrawFn, granted: list[Row]) -> Row:
     return {
         "ts": draw(times),
         "staff_id": draw(st.sampled_from((*named, *STAFF))),
-        "action": draw(st.sampled_from(STAFF_ACTIONS)),
+        "action": draw(st.sampled_from([*STAFF_ACTIONS, "stream"])),
         "outcome": draw(outcomes),
         "account_id": draw(st.none() | st.just(account_id)),
         "device_id": draw(st.none() | st.sampled_from(DEVICES)),

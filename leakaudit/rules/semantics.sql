@@ -100,7 +100,14 @@ WITH access_capture AS (
         nullif(a.session_id, '') AS session_id,
         nullif(a.partner, '') AS partner,
         coalesce(a.captured_at, mc.captured_at, a.ts) AS capture_time,
-        CASE WHEN a.action = 'live' THEN 'live' ELSE 'media' END AS action_scope,
+        -- An action SPEC §1 does not name has scope 'unknown': only an owner, or a share
+        -- of scope '*', makes it legitimate (docs/semantics.md).
+        CASE
+            WHEN a.action = 'live' THEN 'live'
+            WHEN a.action IN ('notify', 'thumbnail', 'list', 'snapshot', 'clip', 'download')
+                THEN 'media'
+            ELSE 'unknown'
+        END AS action_scope,
         a.action IN ('snapshot', 'clip', 'live', 'download') AS is_view,
         a._source_file,
         a._source_line
@@ -141,7 +148,8 @@ SELECT
     ac.device_id,
     ac.action,
     ac.outcome,
-    ac.outcome = 'served' AS is_served,
+    -- Only denied and error are not deliveries; an unknown outcome ('success', '200') is.
+    ac.outcome NOT IN ('denied', 'error') AS is_served,
     ac.media_id,
     ac.event_id,
     -- One delivered item: the media, else the event, else the device's recording at that time.
@@ -205,7 +213,7 @@ SELECT
     sa.staff_id,
     sa.action,
     coalesce(sa.outcome, 'served') AS outcome,
-    coalesce(sa.outcome, 'served') = 'served' AS is_served,
+    coalesce(sa.outcome, 'served') NOT IN ('denied', 'error') AS is_served,
     nullif(sa.account_id, '') AS account_id,
     nullif(sa.device_id, '') AS device_id,
     nullif(sa.media_id, '') AS media_id,
@@ -215,7 +223,10 @@ SELECT
     CASE
         WHEN sa.action = 'live' THEN 'live'
         WHEN sa.action IN ('lookup', 'account') THEN 'account'
-        ELSE 'media'
+        WHEN sa.action IN (
+            'notify', 'thumbnail', 'list', 'snapshot', 'clip', 'download', 'raw_read'
+        ) THEN 'media'
+        ELSE 'unknown'  -- covered by no consent, '*' included
     END AS action_scope,
     sm.staff_id IS NOT NULL AS staff_known,
     coalesce(sm.kind, 'human') AS staff_kind,
