@@ -366,3 +366,16 @@ def test_a_bad_byte_below_the_header_is_a_bad_row_not_a_bad_header(tmp_path, sto
     report = ingest_paths(store, [path])
     assert (report.rows, report.rejected) == (2, 1)
     assert store.con.execute("SELECT source_line FROM quarantine").fetchall() == [(3,)]
+
+
+def test_jsonl_keys_spelled_differently_on_different_lines(tmp_path, store):
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(
+        '{"Account_ID": "A", "partner": "nest", "linked_at": "2024-01-01"}\n'
+        '{"account_id": "B", "PARTNER": "alexa", "Linked_At": "2024-01-02"}\n'
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (2, 0)
+    assert store.con.execute(
+        "SELECT account_id, partner, _extra FROM partner_links ORDER BY 1"
+    ).fetchall() == [("A", "nest", None), ("B", "alexa", None)]

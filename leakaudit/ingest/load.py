@@ -34,40 +34,44 @@ class Loaded:
     unknown_values: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def map_columns(names: list[str], table: str) -> tuple[dict[str, int], dict[str, int]]:
+def map_columns(names: list[str], table: str) -> tuple[dict[str, list[int]], dict[str, int]]:
     """Match file columns to table columns case-insensitively.
 
-    Returns (table column → file column index, extra column name → index). When two file
-    columns differ only in case, the one spelled like the table column wins; the other is
-    kept as an extra.
+    Returns (table column → file column indexes, extra column name → index). A table column
+    may have several spellings in one file (JSON Lines keys differ from line to line): all
+    are read, the one spelled like the table column first.
     """
     known = {c.name for c in TABLES[table].columns}
-    matched: dict[str, int] = {}
+    matched: dict[str, list[int]] = {}
     for i, name in sorted(
         enumerate(names), key=lambda p: (p[1].strip() != p[1].strip().lower(), p[0])
     ):
         key = name.strip().lower()
-        if key in known and key not in matched:
-            matched[key] = i
-    used = set(matched.values())
-    extras: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if i not in used and name not in extras:
-            extras[name] = i
+        if key in known:
+            matched.setdefault(key, []).append(i)
+    used = {i for indexes in matched.values() for i in indexes}
+    extras = {name: i for i, name in enumerate(names) if i not in used}
     return matched, extras
 
 
-def _value(staged: Staged, i: int, column: Column) -> str:
-    """SQL for file column `i` as the text (or native value) to cast into `column`."""
-    cell = f"c{i}"
+def _text(staged: Staged, i: int) -> str:
+    """SQL for file column `i` as trimmed text, NULL when missing or blank."""
     if staged.kind == "json":
-        return f"NULLIF(trim({cell} ->> '$'), '')"
-    if staged.kind == "typed" and column.type == "TIMESTAMPTZ":
-        if staged.types[i].startswith(_TIMESTAMP_SOURCES):
-            return cell
-    if staged.kind == "typed" and column.type == "BIGINT" and "INT" in staged.types[i]:
-        return cell
-    return f"NULLIF(trim(CAST({cell} AS VARCHAR)), '')"
+        return f"NULLIF(trim(c{i} ->> '$'), '')"
+    return f"NULLIF(trim(CAST(c{i} AS VARCHAR)), '')"
+
+
+def _value(staged: Staged, indexes: list[int], column: Column) -> str:
+    """SQL for the value to cast into `column`: Parquet's own timestamp or integer where it
+    has one, else the text of the first spelling that holds a value."""
+    if staged.kind == "typed" and len(indexes) == 1:
+        source_type = staged.types[indexes[0]]
+        if column.type == "TIMESTAMPTZ" and source_type.startswith(_TIMESTAMP_SOURCES):
+            return f"c{indexes[0]}"
+        if column.type == "BIGINT" and "INT" in source_type:
+            return f"c{indexes[0]}"
+    texts = [_text(staged, i) for i in indexes]
+    return texts[0] if len(texts) == 1 else f"coalesce({', '.join(texts)})"
 
 
 def _typed(value: str, column: Column) -> str:
@@ -114,17 +118,18 @@ def load_staged(
                     f"WHEN true THEN 'missing required value in column \"{column.name}\"'"
                 )
             continue
-        i = matched[column.name]
-        value = _value(staged, i, column)
+        indexes = matched[column.name]
+        value = _value(staged, indexes, column)
         typed = _typed(value, column)
         if column.default is not None:
             typed = f"coalesce({typed}, '{column.default}')"
         selects.append(f'{typed} AS "{column.name}"')
         if staged.kind == "json":
-            checks.append(
+            checks.extend(
                 f"WHEN json_type(c{i}) IN ('OBJECT', 'ARRAY') THEN "
                 f"'column \"{column.name}\" holds a JSON ' || lower(json_type(c{i})) || "
                 "', not a value'"
+                for i in indexes
             )
         if column.required:
             checks.append(
