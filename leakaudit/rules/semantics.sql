@@ -24,8 +24,9 @@ SELECT
     registered_at AS bound_from,
     coalesce(deregistered_at, 'infinity'::TIMESTAMPTZ) AS bound_to,
     deregistered_at,
-    nullif(serial, '') AS serial,
-    nullif(mac, '') AS mac,
+    -- One unit written two ways (aa:bb:… vs AA-BB-…, a padded serial) is still one unit.
+    nullif(upper(trim(serial)), '') AS serial,
+    nullif(lower(regexp_replace(mac, '[^0-9A-Fa-f]', '', 'g')), '') AS mac,
     model,
     firmware,
     status,
