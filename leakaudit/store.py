@@ -7,6 +7,7 @@ rules and ad-hoc queries read from it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,8 @@ from leakaudit.schema import TABLES, table_ddl
 DEFAULT_DB = "leakaudit.duckdb"
 DB_ENV = "LEAKAUDIT_DB"
 MEMORY = ":memory:"
+MEMORY_ENV = "LEAKAUDIT_MEMORY_LIMIT"  # DuckDB's memory_limit, e.g. 2GB; it spills beyond
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 # Each entry migrates the schema from version i to i + 1; never edit a released step, append.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -99,6 +102,15 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"Cannot open the database: {exc}", path) from exc
         con.execute("SET TimeZone = 'UTC'")
+        # Progress is shown through leakaudit's own Progress interface, or not at all
+        # (--quiet, CI): DuckDB's bar would write to the terminal behind our back.
+        con.execute("SET enable_progress_bar = false")
+        limit = os.environ.get(MEMORY_ENV)
+        if limit:
+            if not _MEMORY.fullmatch(limit):
+                con.close()
+                raise StoreError(f"{MEMORY_ENV} must look like 2GB or 512MB, not {limit!r}.")
+            con.execute(f"SET memory_limit = '{limit}'")  # validated just above
         store = cls(con, path, read_only)
         if read_only and path != MEMORY:
             store._check_version()

@@ -96,7 +96,10 @@ def _load_and_log(
     # On failure the transaction rolls back and takes these temp objects with it.
     for obj in staged.cleanup:
         kind, name = obj.split()
-        con.execute(f"DROP {kind} IF EXISTS {name}")
+        if kind == "ARROW":
+            con.unregister(name)
+        else:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
     con.execute(
         """
         INSERT INTO ingest_log

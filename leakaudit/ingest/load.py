@@ -179,7 +179,6 @@ def load_staged(
             SELECT {names}, "{EXTRA}", $src, _line, $ingest
             FROM {typed_table}
             WHERE _reason IS NULL
-            ORDER BY _line
             """,
             {"src": params["src"], "ingest": ingest_id},
         )

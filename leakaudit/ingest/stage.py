@@ -53,7 +53,7 @@ class Staged:
         i = int(np.searchsorted(self.logical, line))
         return line, int(self.logical_ends[i])
 
-    cleanup: list[str] = field(default_factory=list)  # temp objects to drop afterwards
+    cleanup: list[str] = field(default_factory=list)  # "TABLE x" / "ARROW x" to drop after
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     params: dict[str, object] = field(default_factory=dict)  # bound values `relation` uses
 
@@ -251,47 +251,52 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
             "unbalanced quotes.",
             source.path,
         )
-    numbering = _temp_name("linemap")
+    # The stage is a query over DuckDB's parse, positionally joined to the line numbers,
+    # plus the records DuckDB rejected: no copy of the file's rows is made.
+    numbering, malformed = _temp_name("linemap"), _temp_name("malformed")
     con.register(numbering, pa.table({"_line": pa.array(good_lines, pa.int64())}))
-    view = _temp_name("stage")
-    try:
-        con.execute(
-            f"""
-            CREATE TEMP TABLE {view} AS
-            SELECT n._line, NULL::VARCHAR AS _pre_error, NULL::VARCHAR AS _raw, r.*
-            FROM {raw} AS r
-            POSITIONAL JOIN {numbering} AS n
-            WHERE n._line <> $header
-            """,
-            {"header": header_line},
-        )
-    finally:
-        con.unregister(numbering)
-    if rejected:
-        # DuckDB's own copy of a rejected line may include a blank line before it, so the
-        # quarantine takes the raw text from the physical lines instead (raw left NULL here).
-        physical = logical[rejected_logical - 1]
-        rows = pa.table(
+    physical = logical[rejected_logical - 1] if rejected else np.zeros(0, dtype=np.int64)
+    # DuckDB's own copy of a rejected line may include a blank line before it, so the
+    # quarantine takes the raw text from the physical lines instead (raw NULL here).
+    con.register(
+        malformed,
+        pa.table(
             {
                 "_line": pa.array(physical, pa.int64()),
-                "_pre_error": [f"malformed CSV record ({r[1].lower()}): {r[2]}" for r in rejected],
+                "_pre_error": pa.array(
+                    [f"malformed CSV record ({r[1].lower()}): {r[2]}" for r in rejected],
+                    pa.string(),
+                ),
             }
-        )
-        con.register(numbering, rows)
-        try:
-            con.execute(f"INSERT INTO {view} (_line, _pre_error) SELECT * FROM {numbering}")
-        finally:
-            con.unregister(numbering)
+        ),
+    )
+    no_cells = ", ".join(f"NULL::VARCHAR AS c{i}" for i in range(len(names)))
+    relation = f"""(
+        SELECT n._line, NULL::VARCHAR AS _pre_error, NULL::VARCHAR AS _raw, r.*
+        FROM {raw} AS r
+        POSITIONAL JOIN {numbering} AS n
+        WHERE n._line <> $csv_header
+        UNION ALL
+        SELECT _line, _pre_error, NULL::VARCHAR AS _raw, {no_cells}
+        FROM {malformed}
+    )"""
     return Staged(
-        view,
-        view,
+        relation,
+        raw,
         names,
         "text",
         header_line=header_line,
         raw_from_lines=True,
         logical=logical,
         logical_ends=np.append(logical[1:] - 1, len(quote_counts)),
-        cleanup=[f"TABLE {view}", f"TABLE {raw}", f"TABLE {rejects}", f"TABLE {rejects}_scan"],
+        cleanup=[
+            f"ARROW {numbering}",
+            f"ARROW {malformed}",
+            f"TABLE {raw}",
+            f"TABLE {rejects}",
+            f"TABLE {rejects}_scan",
+        ],
+        params={"csv_header": header_line},
     )
 
 
@@ -314,22 +319,23 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: A
     names = [row[0] for row in described]
     types = [row[1] for row in described]
     advance(source.path.stat().st_size)
-    view = _temp_name("stage")
     aliases = ", ".join([*(f"c{i}" for i in range(len(names))), "_row"])
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {view} AS
+    relation = f"""(
         SELECT
             _row + 1 AS _line,
             NULL::VARCHAR AS _pre_error,
             NULL::VARCHAR AS _raw,
             {_column_list(len(names))}
-        FROM read_parquet($path, file_row_number = true) AS t({aliases})
-        """,
-        {"path": str(path)},
-    )
+        FROM read_parquet($parquet_path, file_row_number = true) AS t({aliases})
+    )"""
     return Staged(
-        view, view, names, "typed", types=types, cleanup=[f"TABLE {view}"], temp_dir=temp_dir
+        relation,
+        _temp_name("parquet"),
+        names,
+        "typed",
+        types=types,
+        temp_dir=temp_dir,
+        params={"parquet_path": str(path)},
     )
 
 
