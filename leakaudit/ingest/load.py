@@ -18,6 +18,7 @@ from leakaudit.errors import InputError
 from leakaudit.ingest.discover import SourceFile
 from leakaudit.ingest.stage import Staged, fetch_records
 from leakaudit.schema import EXTRA, INGEST_ID, SOURCE_FILE, SOURCE_LINE, TABLES, Column
+from leakaudit.store import scalar
 
 # Parquet types that TRY_CAST turns into a timestamp; any other type goes through VARCHAR.
 _TIMESTAMP_SOURCES = ("VARCHAR", "DATE", "TIMESTAMP")
@@ -156,57 +157,60 @@ def load_staged(
         raw_sql = f"coalesce(_raw, CAST(json_object({', '.join(all_pairs)}) AS VARCHAR))"
     reason = "CASE WHEN _pre_error IS NOT NULL THEN _pre_error " + " ".join(checks) + " END"
 
-    typed_table = f"{staged.name}_typed"
+    # Two streaming passes instead of one materialised, typed copy of the file (which made a
+    # 10 M-row ingest hold or spill gigabytes): the first keeps only the rejected rows, the
+    # second inserts every other row straight into the table.
+    rejected_table = f"{staged.name}_rejected"
+    pick = {k: v for k, v in params.items() if k.startswith("n")}
     con.execute(
         f"""
-        CREATE TEMP TABLE {typed_table} AS
-        SELECT
-            {", ".join(selects)},
-            {extra_sql} AS "{EXTRA}",
-            _line,
-            {reason} AS _reason,
-            {raw_sql} AS _raw
-        FROM {staged.relation}
+        CREATE TEMP TABLE {rejected_table} AS
+        SELECT _line, _reason, _raw
+        FROM (
+            SELECT _line, {reason} AS _reason, {raw_sql} AS _raw
+            FROM {staged.relation}
+        )
+        WHERE _reason IS NOT NULL
         """,
-        {**{k: v for k, v in params.items() if k.startswith(("k", "n"))}, **staged.params},
+        {**pick, **staged.params},
     )
     try:
         names = ", ".join(f'"{c.name}"' for c in table.columns)
+        extra_params = {k: v for k, v in params.items() if k.startswith("k")}
         con.execute(
             f"""
             INSERT INTO "{table.name}" ({names}, "{EXTRA}", "{SOURCE_FILE}", "{SOURCE_LINE}",
                                        "{INGEST_ID}")
-            SELECT {names}, "{EXTRA}", $src, _line, $ingest
-            FROM {typed_table}
-            WHERE _reason IS NULL
+            SELECT {", ".join(selects)}, {extra_sql}, $src, staged._line, $ingest
+            FROM {staged.relation} AS staged
+            ANTI JOIN {rejected_table} AS bad
+                ON staged._line = bad._line
             """,
-            {"src": params["src"], "ingest": ingest_id},
+            {"src": params["src"], "ingest": ingest_id, **extra_params, **staged.params},
         )
         con.execute(
             f"""
             INSERT INTO quarantine
             SELECT $ingest, $src, _line, $tbl, _reason, _raw
-            FROM {typed_table}
-            WHERE _reason IS NOT NULL
+            FROM {rejected_table}
             ORDER BY _line
             """,
             {"src": params["src"], "ingest": ingest_id, "tbl": table.name},
         )
-        counts = con.execute(
-            f"SELECT count(*) FILTER (_reason IS NULL), count(*) FILTER (_reason IS NOT NULL) "
-            f"FROM {typed_table}"
-        ).fetchall()
-        rows, rejected = int(counts[0][0]), int(counts[0][1])
-        unknown = _unknown_values(con, typed_table, table.columns)
+        rejected = int(scalar(con, f"SELECT count(*) FROM {rejected_table}"))
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {typed_table}")
+        con.execute(f"DROP TABLE IF EXISTS {rejected_table}")
+    rows = int(
+        scalar(con, f'SELECT count(*) FROM "{table.name}" WHERE "{INGEST_ID}" = ?', [ingest_id])
+    )
+    unknown = _unknown_values(con, table.name, ingest_id, table.columns)
     if staged.raw_from_lines and rejected:
         _fill_raw_text(con, staged, source, ingest_id)
     return Loaded(rows, rejected, list(extras), unknown)
 
 
 def _unknown_values(
-    con: duckdb.DuckDBPyConnection, typed_table: str, columns: tuple[Column, ...]
+    con: duckdb.DuckDBPyConnection, table: str, ingest_id: int, columns: tuple[Column, ...]
 ) -> dict[str, dict[str, int]]:
     """Counts of enumerated values outside the SPEC's lists, per column (kept, not rejected)."""
     enums = [c for c in columns if c.is_enum]
@@ -214,8 +218,8 @@ def _unknown_values(
         return {}
     parts = [
         f"""SELECT '{c.name}' AS col, "{c.name}" AS value, count(*) AS n
-            FROM {typed_table}
-            WHERE _reason IS NULL
+            FROM "{table}"
+            WHERE "{INGEST_ID}" = $ingest
               AND "{c.name}" IS NOT NULL
               AND NOT list_contains($v{i}, "{c.name}")
             GROUP BY ALL"""
@@ -223,7 +227,7 @@ def _unknown_values(
     ]
     rows = con.execute(
         " UNION ALL ".join(parts) + " ORDER BY col, value",
-        {f"v{i}": list(c.values) for i, c in enumerate(enums)},
+        {"ingest": ingest_id, **{f"v{i}": list(c.values) for i, c in enumerate(enums)}},
     ).fetchall()
     unknown: dict[str, dict[str, int]] = {}
     for col, value, n in rows:
