@@ -202,6 +202,34 @@ con.close()
 """
 
 
+def snapshot(rev: str, workdir: Path) -> tuple[str, dict[str, str]]:
+    """Extract `leakaudit/` at `rev` into workdir; the env that makes subprocesses import it.
+
+    Others may commit to the working tree while a long run goes on; a snapshot keeps every
+    run of one bench on the same code.
+    """
+    repo = Path(__file__).resolve().parents[1]
+    sha = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", rev],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    target = workdir / f"snapshot-{sha}"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", sha, "leakaudit"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), env.get("PYTHONPATH")) if p)
+    return sha, env
+
+
+ENV: dict[str, str] | None = None  # the environment leakaudit runs in (a snapshot, or ours)
+
+
 def measure(argv: list[str]) -> Run:
     """Run a subprocess; its wall time and its own peak RSS.
 
@@ -216,6 +244,7 @@ def measure(argv: list[str]) -> Run:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             check=False,
+            env=ENV,
         )
         elapsed = time.perf_counter() - started
         if proc.returncode != 0:
@@ -302,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated subset")
     parser.add_argument("--repeat", type=int, default=2, help="runs per side (median shown)")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--at-commit",
+        metavar="REV",
+        help="run leakaudit from a snapshot of this commit (default: the installed package)",
+    )
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(FORMATS))
@@ -320,6 +354,18 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     try:
         print(machine(), file=sys.stderr)
+        if args.at_commit:
+            global ENV
+            sha, ENV = snapshot(args.at_commit, workdir)
+            print(f"leakaudit from a snapshot of commit {sha}", file=sys.stderr)
+        where = subprocess.run(
+            [sys.executable, "-P", "-c", "import leakaudit; print(leakaudit.__file__)"],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(f"leakaudit imported from {where}", file=sys.stderr)
         files = generate(workdir, args.rows, args.seed, formats)
         sizes = {fmt: _size(path) for fmt, path in files.items()}
         results: dict[str, tuple[list[Run], list[Run]]] = {}
