@@ -256,7 +256,7 @@ def measure(argv: list[str]) -> Run:
 
 
 def _fresh_db(workdir: Path, name: str) -> Path:
-    db = workdir / f"{name}.duckdb"
+    db = workdir / f"{name}-{os.getpid()}.duckdb"  # two benches may share a workdir
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
     return db
