@@ -210,7 +210,7 @@ def ingest_records(
     payload = b"\n".join(text)
     lines = pa.array(text, pa.binary())
     zeros = np.zeros(len(text), dtype=np.int64)
-    batch = LineBatch(1, lines, zeros, zeros.astype(bool), len(payload))
+    batch = LineBatch(1, lines, zeros, zeros.astype(bool), len(payload), len(text))
     sha256 = hashlib.sha256(payload).hexdigest()
     src = SourceFile(Path(source), table, "jsonl", None)
     with store.transaction():

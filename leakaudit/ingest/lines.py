@@ -29,9 +29,10 @@ class LineBatch:
     quotes: np.ndarray  # number of `"` bytes on each line (for CSV record boundaries)
     blank: np.ndarray  # True where a line is empty (or only `\r`)
     nbytes: int  # bytes of the file this batch covers, for progress
+    count: int  # lines in the batch (`lines` is empty when not asked for)
 
     def line_numbers(self) -> pa.Array:
-        return pa.array(np.arange(self.first_line, self.first_line + len(self.lines)))
+        return pa.array(np.arange(self.first_line, self.first_line + self.count))
 
 
 def open_stream(path: Path, compression: str | None) -> pa.NativeFile:
@@ -39,37 +40,40 @@ def open_stream(path: Path, compression: str | None) -> pa.NativeFile:
     return pa.input_stream(str(path), compression=compression)
 
 
-def _split(data: bytes, first_line: int, nbytes: int) -> LineBatch:
-    """Split a block that ends at a line end (or end of file) into lines, vectorised."""
+def _split(data: bytes, first_line: int, nbytes: int, with_lines: bool) -> LineBatch:
+    """Split a block that ends at a line end (or end of file) into lines, vectorised.
+
+    `with_lines=False` skips building the Arrow array of lines (CSV needs only the counts).
+    """
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == NEWLINE)
     if len(buf) and (not len(ends) or ends[-1] != len(buf) - 1):
         ends = np.append(ends, len(buf))  # last line without a newline
     starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else np.zeros(0, dtype=np.int64)
-    # Arrow binary: offsets[i]..offsets[i+1] is line i; strip the newline by building the
-    # array from (start, length) pairs via a take over a padded offsets view.
-    offsets = np.empty(2 * len(starts), dtype=np.int64)
-    offsets[0::2] = starts
-    offsets[1::2] = ends
-    # Lines are contiguous apart from the newline byte: use a large-binary array over the
-    # whole block with offsets [s0, e0, s1, e1, …] and keep the even slots.
-    whole = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(),
-        len(offsets) - 1,
-        [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)],
-    )
-    lines = whole.take(pa.array(np.arange(0, len(offsets) - 1, 2))) if len(starts) else whole
-    quote_mask = (buf == QUOTE).astype(np.int64)
-    cumulative = np.concatenate(([0], np.cumsum(quote_mask)))
-    quotes = cumulative[ends] - cumulative[starts]
+    lines = pa.array([], pa.binary())
+    if with_lines and len(starts):
+        # Lines are contiguous apart from the newline byte: a large-binary array over the
+        # whole block with offsets [s0, e0, s1, e1, …], keeping the even slots.
+        offsets = np.empty(2 * len(starts), dtype=np.int64)
+        offsets[0::2] = starts
+        offsets[1::2] = ends
+        whole = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(),
+            len(offsets) - 1,
+            [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)],
+        )
+        lines = whole.take(pa.array(np.arange(0, len(offsets) - 1, 2))).cast(pa.binary())
+    # Quotes are rare: find them once, then count per line by binary search.
+    quote_at = np.flatnonzero(buf == QUOTE)
+    quotes = np.searchsorted(quote_at, ends) - np.searchsorted(quote_at, starts)
     lengths = ends - starts
     safe_starts = np.minimum(starts, max(len(buf) - 1, 0))
     blank = (lengths == 0) | ((lengths == 1) & (buf[safe_starts] == CARRIAGE_RETURN))
-    return LineBatch(first_line, lines.cast(pa.binary()), quotes, blank, nbytes)
+    return LineBatch(first_line, lines, quotes, blank, nbytes, len(starts))
 
 
 def iter_lines(
-    path: Path, compression: str | None, chunk_bytes: int = CHUNK_BYTES
+    path: Path, compression: str | None, chunk_bytes: int = CHUNK_BYTES, with_lines: bool = True
 ) -> Iterator[LineBatch]:
     """Yield the file's physical lines in batches, numbered from 1."""
     line_no = 1
@@ -85,8 +89,8 @@ def iter_lines(
                 carry = data
                 continue
             carry = data[cut + 1 :]
-            batch = _split(data[: cut + 1], line_no, len(block))
-            line_no += len(batch.lines)
+            batch = _split(data[: cut + 1], line_no, len(block), with_lines)
+            line_no += batch.count
             yield batch
     if carry:
-        yield _split(carry, line_no, 0)
+        yield _split(carry, line_no, 0, with_lines)

@@ -56,6 +56,7 @@ class Staged:
     cleanup: list[str] = field(default_factory=list)  # "TABLE x" / "ARROW x" to drop after
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     params: dict[str, object] = field(default_factory=dict)  # bound values `relation` uses
+    rows: int = 0  # rows in `relation`, good and bad: fewer inserted means some were rejected
 
 
 def _temp_name(prefix: str) -> str:
@@ -144,6 +145,7 @@ def stage_jsonl(
         lines,
         names,
         "json",
+        rows=int(scalar(con, f"SELECT count(*) FROM {lines}")),
         cleanup=[f"TABLE {lines}"],
         params={"json_paths": paths},
     )
@@ -186,13 +188,13 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
     """
     quotes: list[np.ndarray] = []
     blank: list[np.ndarray] = []
-    head: list[bytes] = []
-    for batch in iter_lines(source.path, source.compression):
+    # The header is read from the first megabyte; the full pass needs line counts only.
+    first = next(iter_lines(source.path, source.compression, chunk_bytes=1 << 20), None)
+    head = first.lines.slice(0, HEAD_LINES).to_pylist() if first is not None else []
+    for batch in iter_lines(source.path, source.compression, with_lines=False):
         advance(batch.nbytes)
         quotes.append(batch.quotes)
         blank.append(batch.blank)
-        if not head:
-            head = batch.lines.slice(0, HEAD_LINES).to_pylist()
     if not quotes:
         raise InputError("The CSV file is empty: it has no header row.", source.path)
     quote_counts = np.concatenate(quotes)
@@ -297,6 +299,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
             f"TABLE {rejects}_scan",
         ],
         params={"csv_header": header_line},
+        rows=int(parsed_rows) - 1 + len(rejected),  # the header is a parsed row
     )
 
 
@@ -336,6 +339,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: A
         types=types,
         temp_dir=temp_dir,
         params={"parquet_path": str(path)},
+        rows=int(scalar(con, "SELECT count(*) FROM read_parquet($p)", {"p": str(path)})),
     )
 
 
@@ -363,13 +367,13 @@ def fetch_records(
     if not len(wanted):
         return {}
     for batch in iter_lines(path, compression):
-        numbers = np.arange(batch.first_line, batch.first_line + len(batch.lines))
+        numbers = np.arange(batch.first_line, batch.first_line + batch.count)
         hit = np.isin(numbers, wanted)
         if hit.any():
             picked = batch.lines.filter(pa.array(hit)).to_pylist()
             for number, value in zip(numbers[hit], picked, strict=True):
                 text[int(number)] = value.decode("utf-8", errors="backslashreplace").rstrip("\r")
-        if batch.first_line + len(batch.lines) > wanted[-1]:
+        if batch.first_line + batch.count > wanted[-1]:
             break
     return {
         first: "\n".join(text.get(n, "") for n in range(first, last + 1)) for first, last in spans
