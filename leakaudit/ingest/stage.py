@@ -84,13 +84,14 @@ def stage_jsonl(
     source = _temp_name("arrow")
     con.register(source, reader)
     try:
-        # Decode once; blank lines are not rows (and are not errors).
+        # Decode once and keep the text; the bytes only where they are not UTF-8 (for the
+        # quarantine). Blank lines are not rows (and are not errors).
         con.execute(
             f"""
             CREATE TEMP TABLE {lines} AS
-            SELECT line AS _line, try(decode(raw)) AS _text, raw
-            FROM {source}
-            WHERE NOT regexp_matches(CAST(raw AS VARCHAR), '^\\s*$')
+            SELECT _line, _text, CASE WHEN _text IS NULL THEN raw END AS raw
+            FROM (SELECT line AS _line, try(decode(raw)) AS _text, raw FROM {source})
+            WHERE NOT regexp_matches(coalesce(_text, CAST(raw AS VARCHAR)), '^\\s*$')
             """
         )
     finally:
