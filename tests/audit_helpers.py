@@ -128,11 +128,12 @@ _QUOTED_RECORDS = re.compile(r'(?:"(?:[^"]+|"")*"(?:,"(?:[^"]+|"")*")*\r\n)+')
 def validate_reports(paths: Mapping[str, Path]) -> Reports:
     """Validate one report per format (keys of REPORT_FILES) as the report tests do.
 
-    JSON against leakaudit/schemas/findings.schema.json; JSON Lines line by line against its `findingLine`
-    definition; CSV fully quoted, formula-safe and readable by pandas; Markdown rendered by a
-    CommonMark parser with one heading per finding; HTML inert (no executable markup, a strict
-    CSP); SARIF against both schemas of ../shared/schemas; OCSF against the official 1.5.0
-    Detection Finding schema plus what the schema cannot check; JUnit against junit-10.xsd.
+    JSON against leakaudit/schemas/findings.schema.json; JSON Lines line by line against its
+    `findingLine` definition; CSV fully quoted, formula-safe and readable by pandas; Markdown
+    rendered by a CommonMark parser with one heading per finding; HTML inert (no executable
+    markup, a strict CSP); SARIF against both schemas of ../shared/schemas; OCSF against the
+    official 1.5.0 Detection Finding schema plus what the schema cannot check; JUnit against
+    junit-10.xsd.
     """
     raw = {fmt: path.read_bytes() for fmt, path in paths.items()}
     for fmt, data in raw.items():
