@@ -38,6 +38,30 @@ FROM devices
 -- overlaps nothing (docs/semantics.md, "Time and intervals").
 WHERE deregistered_at IS NULL OR deregistered_at > registered_at;
 
+-- Pairs of bindings of one device id whose half-open intervals overlap (each pair both ways,
+-- a hand-over at the same instant excluded), with what the device rules compare: the other
+-- binding's account, serial and MAC.
+CREATE OR REPLACE TEMP VIEW binding_overlap AS
+SELECT
+    mine.binding_no,
+    mine.device_id,
+    mine.account_id,
+    mine.serial,
+    mine.mac,
+    mine._source_file,
+    mine._source_line,
+    other.binding_no AS other_binding_no,
+    other.account_id AS other_account_id,
+    other.serial AS other_serial,
+    other.mac AS other_mac,
+    greatest(mine.bound_from, other.bound_from) AS overlap_from
+FROM binding AS mine
+JOIN binding AS other
+    ON other.device_id = mine.device_id
+    AND other.binding_no <> mine.binding_no
+    AND mine.bound_from < other.bound_to
+    AND other.bound_from < mine.bound_to;
+
 -- Ownership intervals: the bindings of one account to one device, merged where they overlap
 -- or touch (a re-registration inside one household), so that owner(D, t) is a join that
 -- matches each owning account at most once.

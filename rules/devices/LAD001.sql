@@ -3,18 +3,14 @@
 -- device delivered while it had two owners at capture time: the exposure.
 WITH overlapping_binding AS (
     SELECT
-        mine.binding_no,
-        mine.device_id,
-        mine.account_id,
-        greatest(mine.bound_from, other.bound_from) AS overlap_from,
-        mine._source_file,
-        mine._source_line
-    FROM binding AS mine
-    JOIN binding AS other
-        ON other.device_id = mine.device_id
-        AND other.account_id <> mine.account_id
-        AND mine.bound_from < other.bound_to
-        AND other.bound_from < mine.bound_to
+        binding_no,
+        device_id,
+        account_id,
+        overlap_from,
+        _source_file,
+        _source_line
+    FROM binding_overlap
+    WHERE other_account_id <> account_id
 ),
 duplicate_accounts AS (
     SELECT

@@ -3,20 +3,15 @@
 -- never conflict. One row per binding involved.
 WITH same_id_other_unit AS (
     SELECT
-        mine.binding_no,
-        greatest(mine.bound_from, other.bound_from) AS overlap_from,
+        binding_no,
+        overlap_from,
         CASE
-            WHEN mine.serial <> other.serial THEN 'device id also held by serial ' || other.serial
-            ELSE 'device id also held by MAC ' || other.mac
+            WHEN serial <> other_serial THEN 'device id also held by serial ' || other_serial
+            ELSE 'device id also held by MAC ' || other_mac
         END AS conflict
-    FROM binding AS mine
-    JOIN binding AS other
-        ON other.device_id = mine.device_id
-        AND other.binding_no <> mine.binding_no
-        AND mine.bound_from < other.bound_to
-        AND other.bound_from < mine.bound_to
-    WHERE mine.serial <> other.serial
-        OR mine.mac <> other.mac
+    FROM binding_overlap
+    WHERE serial <> other_serial
+        OR mac <> other_mac
 ),
 same_serial_other_id AS (
     SELECT
