@@ -50,6 +50,10 @@ class Table:
     def required(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
+    @property
+    def column_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns)
+
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 

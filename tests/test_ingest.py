@@ -379,3 +379,88 @@ def test_jsonl_keys_spelled_differently_on_different_lines(tmp_path, store):
     assert store.con.execute(
         "SELECT account_id, partner, _extra FROM partner_links ORDER BY 1"
     ).fetchall() == [("A", "nest", None), ("B", "alexa", None)]
+
+
+def _lines(store, table):
+    return store.con.execute(
+        f"SELECT _source_line, account_id FROM {table} ORDER BY _source_line"
+    ).fetchall()
+
+
+def test_csv_fast_path_numbers_lines_from_row_order(tmp_path, store):
+    """One record per line: read straight into the table, lines from insertion order."""
+    path = tmp_path / "partner_links.csv"
+    path.write_text(
+        "account_id,partner,linked_at\n"
+        + "".join(f"A{i},nest,2024-01-01\n" for i in range(500))
+        + "Z,alexa,2024-01-02"  # the last line has no newline
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (501, 0)
+    lines = _lines(store, "partner_links")
+    assert lines[0] == (2, "A0") and lines[-1] == (502, "Z")
+    assert [n for n, _ in lines] == list(range(2, 503))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'A,nest,2024-01-01\nB,"ne\nst",2024-01-01\nC,nest,2024-01-01\n',  # multi-line record
+        "A,nest,2024-01-01\n\nB,nest,2024-01-01\nC,nest,2024-01-01\n",  # blank line
+        "A,nest,2024-01-01\nB,nest,not-a-date\nC,nest,2024-01-01\n",  # a rejected row
+        "A,nest,2024-01-01\nB,nest\nC,nest,2024-01-01\n",  # a malformed record
+    ],
+)
+def test_csv_falls_back_to_exact_lines_when_records_and_lines_differ(tmp_path, store, body):
+    path = tmp_path / "partner_links.csv"
+    path.write_text("account_id,partner,linked_at\n" + body)
+    ingest_paths(store, [path])
+    lines = {a: n for n, a in _lines(store, "partner_links")}
+    c_line = 2 + next(i for i, text in enumerate(body.split("\n")) if text.startswith("C"))
+    assert lines["A"] == 2 and lines["C"] == c_line
+    quarantined = store.con.execute("SELECT source_line FROM quarantine").fetchall()
+    assert [n for n, a in _lines(store, "partner_links")] == sorted(lines.values())
+    assert len(lines) + len(quarantined) == 3
+
+
+def test_jsonl_keys_beyond_the_sample_are_kept_and_spellings_found(tmp_path, store, monkeypatch):
+    """Keys are read from the file's start; a later line with another spelling of a table
+    column, or an unknown key, is still read right."""
+    import leakaudit.ingest.stage as stage
+
+    monkeypatch.setattr(stage, "SAMPLE_BYTES", 64)
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"account_id": "A{i}", "partner": "nest", "linked_at": "2024-01-01"}}\n'
+            for i in range(5)
+        )
+        + '{"account_id": "B", "partner": "alexa", "linked_at": "2024-01-02", "note": "x"}\n'
+        + '{"ACCOUNT_ID": "C", "partner": "alexa", "linked_at": "2024-01-02"}\n'
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (7, 0)
+    rows = store.con.execute(
+        "SELECT account_id, _extra, _source_line FROM partner_links ORDER BY _source_line"
+    ).fetchall()
+    assert rows[5] == ("B", '{"note":"x"}', 6)
+    assert rows[6] == ("C", None, 7)
+    assert report.files[0].extra_columns == ["note"]
+
+
+def test_jsonl_required_key_missing_from_the_sample_is_looked_for_further(
+    tmp_path, store, monkeypatch
+):
+    import leakaudit.ingest.stage as stage
+
+    monkeypatch.setattr(stage, "SAMPLE_BYTES", 16)
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(
+        '{"account_id": "A", "partner": "nest"}\n'
+        '{"account_id": "B", "partner": "nest", "linked_at": "2024-01-02"}\n'
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (1, 1)
+    assert store.con.execute("SELECT source_line, reason FROM quarantine").fetchall() == [
+        (1, 'missing required value in column "linked_at"')
+    ]

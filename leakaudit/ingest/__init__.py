@@ -15,14 +15,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
-import pyarrow as pa
 
 from leakaudit.errors import InputError, StrictModeError
 from leakaudit.ingest.discover import SourceFile, discover
-from leakaudit.ingest.lines import LineBatch
-from leakaudit.ingest.load import describe_unknown, load_staged
-from leakaudit.ingest.stage import Staged, stage_file, stage_jsonl
+from leakaudit.ingest.lines import split_lines
+from leakaudit.ingest.load import Loaded, Restage, describe_unknown, load_staged
+from leakaudit.ingest.stage import Staged, read_errors, stage_file, stage_jsonl
 from leakaudit.progress import Progress, SilentProgress
 from leakaudit.schema import TABLES
 from leakaudit.store import Store, scalar
@@ -83,24 +83,52 @@ def _already_ingested(store: Store, sha256: str, table: str) -> bool:
     )
 
 
-def _load_and_log(
-    store: Store, staged: Staged, source: SourceFile, sha256: str, size: int
-) -> FileResult:
-    con = store.con
-    ingest_id = int(scalar(con, "SELECT nextval('ingest_id_seq')"))
-    try:
-        loaded = load_staged(con, staged, source, ingest_id)
-    finally:
-        if staged.temp_dir is not None:
-            staged.temp_dir.cleanup()
-    # On failure the transaction rolls back and takes these temp objects with it.
+def _drop(store: Store, staged: Staged) -> None:
+    """Drop a staging's temporary objects (on failure the rollback takes them instead)."""
+    staged.release(store.con)
+    if staged.temp_dir is not None:
+        staged.temp_dir.cleanup()
     for obj in staged.cleanup:
         kind, name = obj.split()
         if kind == "ARROW":
-            con.unregister(name)
+            store.con.unregister(name)
         else:
-            con.execute(f"DROP {kind} IF EXISTS {name}")
-    con.execute(
+            store.con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
+def _load_and_log(
+    store: Store, source: SourceFile, sha256: str, size: int, progress: Progress
+) -> FileResult:
+    con = store.con
+    ingest_id = int(scalar(con, "SELECT nextval('ingest_id_seq')"))
+    staged = stage_file(con, source, progress.advance)
+    try:
+        loaded = _load(con, staged, source, ingest_id)
+    except Restage:
+        # The fast staging did not hold for this file (see stage_csv_fast / stage_jsonl):
+        # its rows are deleted; read it again the exact way.
+        _drop(store, staged)
+        progress.finish()
+        progress.start(source.display, size)
+        staged = stage_file(con, source, progress.advance, exact=True)
+        loaded = _load(con, staged, source, ingest_id)
+    _drop(store, staged)
+    return _log(store, source, sha256, size, ingest_id, loaded)
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, staged: Staged, source: SourceFile, ingest_id: int
+) -> Loaded:
+    """`load_staged`, with the file's read errors (streamed during the load) as one line."""
+    with read_errors(source):
+        return load_staged(con, staged, source, ingest_id)
+
+
+def _log(
+    store: Store, source: SourceFile, sha256: str, size: int, ingest_id: int, loaded: Loaded
+) -> FileResult:
+    """Record one loaded file in ingest_log."""
+    store.con.execute(
         """
         INSERT INTO ingest_log
         VALUES ($id, $path, $sha, $size, $tbl, $fmt, $comp, $rows, $rej, $unknown, $extra,
@@ -159,8 +187,7 @@ def ingest_paths(
             size = source.path.stat().st_size
             progress.start(source.display, size)
             try:
-                staged = stage_file(store.con, source, progress.advance)
-                report.files.append(_load_and_log(store, staged, source, sha256, size))
+                report.files.append(_load_and_log(store, source, sha256, size, progress))
             finally:
                 progress.finish()
         if strict and report.rejected:
@@ -208,11 +235,13 @@ def ingest_records(
         raise InputError(f"Unknown table {table!r}; choose one of {', '.join(TABLES)}.")
     text = [json.dumps(r, default=_json_default, ensure_ascii=False).encode() for r in records]
     payload = b"\n".join(text)
-    lines = pa.array(text, pa.binary())
-    zeros = np.zeros(len(text), dtype=np.int64)
-    batch = LineBatch(1, lines, zeros, zeros.astype(bool), len(payload), len(text))
+    batches = [split_lines(np.frombuffer(payload, dtype=np.uint8), 1, len(payload))] if text else []
     sha256 = hashlib.sha256(payload).hexdigest()
     src = SourceFile(Path(source), table, "jsonl", None)
+    con = store.con
     with store.transaction():
-        staged = stage_jsonl(store.con, [batch] if text else [], lambda _: None)
-        return _load_and_log(store, staged, src, sha256, len(payload))
+        ingest_id = int(scalar(con, "SELECT nextval('ingest_id_seq')"))
+        staged = stage_jsonl(con, lambda _: batches, lambda _: None, sample=False)
+        loaded = load_staged(con, staged, src, ingest_id)
+        _drop(store, staged)
+        return _log(store, src, sha256, len(payload), ingest_id, loaded)

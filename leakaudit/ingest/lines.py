@@ -1,14 +1,16 @@
 """Physical lines of a (possibly compressed) file, with their numbers, in Arrow batches.
 
 The quarantine must name the exact physical line of every bad row, which no DuckDB reader
-reports. So every text input is also read here as raw lines: chunks of bytes are split at
-`\\n` with NumPy and wrapped zero-copy as Arrow binary arrays. No Python loop touches a row.
+reports. So text inputs are also read here as raw lines: each chunk of bytes is read once
+into a fresh NumPy buffer, split at `\\n` with NumPy, and handed to DuckDB as a zero-copy
+Arrow binary array over that buffer. No Python loop touches a row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +24,61 @@ CARRIAGE_RETURN = 0x0D
 
 @dataclass(frozen=True)
 class LineBatch:
-    """Consecutive physical lines `first_line … first_line + len(lines) - 1`."""
+    """Consecutive physical lines `first_line … first_line + count - 1` of one buffer.
+
+    `data` holds the lines back to back, each with its `\\n` (the file's last line may have
+    none); `starts` and `ends` are each line's offset and the offset of its `\\n`.
+    """
 
     first_line: int
-    lines: pa.BinaryArray  # without the trailing `\n`; a `\r` before it is kept
-    quotes: np.ndarray  # number of `"` bytes on each line (for CSV record boundaries)
-    blank: np.ndarray  # True where a line is empty (or only `\r`)
+    data: np.ndarray  # uint8
+    starts: np.ndarray
+    ends: np.ndarray
     nbytes: int  # bytes of the file this batch covers, for progress
-    count: int  # lines in the batch (`lines` is empty when not asked for)
+    with_quotes: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
 
     def line_numbers(self) -> pa.Array:
         return pa.array(np.arange(self.first_line, self.first_line + self.count))
+
+    def framed(self) -> pa.BinaryArray:
+        """Each line *with* its `\\n`, zero-copy over `data` (readers strip it)."""
+        offsets = np.append(self.starts, len(self.data)).astype(np.int32)
+        return pa.BinaryArray.from_buffers(
+            pa.binary(), self.count, [None, pa.py_buffer(offsets), pa.py_buffer(self.data)]
+        )
+
+    @cached_property
+    def lines(self) -> pa.BinaryArray:
+        """Each line without its `\\n` (a `\\r` before it is kept); copies, so for few lines."""
+        if not self.count:
+            return pa.array([], pa.binary())
+        offsets = np.empty(2 * self.count, dtype=np.int64)
+        offsets[0::2] = self.starts
+        offsets[1::2] = self.ends
+        whole = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(),
+            len(offsets) - 1,
+            [None, pa.py_buffer(offsets), pa.py_buffer(self.data)],
+        )
+        return whole.take(pa.array(np.arange(0, len(offsets) - 1, 2))).cast(pa.binary())
+
+    @cached_property
+    def quotes(self) -> np.ndarray:
+        """Number of `"` bytes on each line (CSV record boundaries). Quotes are rare: found
+        once, then counted per line by binary search."""
+        quote_at = np.flatnonzero(self.data == QUOTE)
+        return np.searchsorted(quote_at, self.ends) - np.searchsorted(quote_at, self.starts)
+
+    @cached_property
+    def blank(self) -> np.ndarray:
+        """True where a line is empty (or only `\\r`)."""
+        lengths = self.ends - self.starts
+        safe = np.minimum(self.starts, max(len(self.data) - 1, 0))
+        return (lengths == 0) | ((lengths == 1) & (self.data[safe] == CARRIAGE_RETURN))
 
 
 def open_stream(path: Path, compression: str | None) -> pa.NativeFile:
@@ -40,57 +86,67 @@ def open_stream(path: Path, compression: str | None) -> pa.NativeFile:
     return pa.input_stream(str(path), compression=compression)
 
 
-def _split(data: bytes, first_line: int, nbytes: int, with_lines: bool) -> LineBatch:
-    """Split a block that ends at a line end (or end of file) into lines, vectorised.
-
-    `with_lines=False` skips building the Arrow array of lines (CSV needs only the counts).
-    """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == NEWLINE)
-    if len(buf) and (not len(ends) or ends[-1] != len(buf) - 1):
-        ends = np.append(ends, len(buf))  # last line without a newline
+def split_lines(data: np.ndarray, first_line: int = 1, nbytes: int = 0) -> LineBatch:
+    """Split bytes that end at a line end (or end of file) into lines, vectorised."""
+    ends = np.flatnonzero(data == NEWLINE)
+    if len(data) and (not len(ends) or ends[-1] != len(data) - 1):
+        ends = np.append(ends, len(data))  # last line without a newline
     starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else np.zeros(0, dtype=np.int64)
-    lines = pa.array([], pa.binary())
-    if with_lines and len(starts):
-        # Lines are contiguous apart from the newline byte: a large-binary array over the
-        # whole block with offsets [s0, e0, s1, e1, …], keeping the even slots.
-        offsets = np.empty(2 * len(starts), dtype=np.int64)
-        offsets[0::2] = starts
-        offsets[1::2] = ends
-        whole = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(),
-            len(offsets) - 1,
-            [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)],
-        )
-        lines = whole.take(pa.array(np.arange(0, len(offsets) - 1, 2))).cast(pa.binary())
-    # Quotes are rare: find them once, then count per line by binary search.
-    quote_at = np.flatnonzero(buf == QUOTE)
-    quotes = np.searchsorted(quote_at, ends) - np.searchsorted(quote_at, starts)
-    lengths = ends - starts
-    safe_starts = np.minimum(starts, max(len(buf) - 1, 0))
-    blank = (lengths == 0) | ((lengths == 1) & (buf[safe_starts] == CARRIAGE_RETURN))
-    return LineBatch(first_line, lines, quotes, blank, nbytes, len(starts))
+    return LineBatch(first_line, data, starts, ends, nbytes)
+
+
+def _fill(stream: pa.NativeFile, buf: np.ndarray, start: int) -> int:
+    """Read into `buf[start:]` until full or end of file; returns the bytes now in `buf`."""
+    view = memoryview(buf)
+    filled = start
+    while filled < len(buf):
+        got = stream.readinto(view[filled:])
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def _after_last_newline(data: np.ndarray) -> int:
+    """Offset just past the last `\\n` in `data` (0 when none), searching from the end."""
+    window = 1 << 16
+    end = len(data)
+    while end > 0:
+        start = max(0, end - window)
+        hits = np.flatnonzero(data[start:end] == NEWLINE)
+        if len(hits):
+            return start + int(hits[-1]) + 1
+        end, window = start, window * 4
+    return 0
 
 
 def iter_lines(
-    path: Path, compression: str | None, chunk_bytes: int = CHUNK_BYTES, with_lines: bool = True
+    path: Path, compression: str | None, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[LineBatch]:
-    """Yield the file's physical lines in batches, numbered from 1."""
+    """Yield the file's physical lines in batches, numbered from 1.
+
+    Each batch owns a fresh buffer (Arrow arrays handed to DuckDB point into it); only the
+    partial line at a chunk's end is copied, to the start of the next buffer.
+    """
     line_no = 1
-    carry = b""
+    carry = np.zeros(0, dtype=np.uint8)
+    size = chunk_bytes
     with open_stream(path, compression) as stream:
         while True:
-            block = stream.read(chunk_bytes)
-            if not block:
+            buf = np.empty(max(size, len(carry) + chunk_bytes), dtype=np.uint8)
+            buf[: len(carry)] = carry
+            filled = _fill(stream, buf, len(carry))
+            read = filled - len(carry)
+            if filled == len(carry):  # end of file
                 break
-            data = carry + block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
+            data = buf[:filled]
+            cut = _after_last_newline(data)
+            if not cut:  # a line longer than the buffer: read on
+                carry = data.copy()
                 continue
-            carry = data[cut + 1 :]
-            batch = _split(data[: cut + 1], line_no, len(block), with_lines)
+            carry = data[cut:].copy()
+            batch = split_lines(data[:cut], line_no, read)
             line_no += batch.count
             yield batch
-    if carry:
-        yield _split(carry, line_no, 0, with_lines)
+    if len(carry):
+        yield split_lines(carry, line_no, 0)

@@ -1,8 +1,9 @@
 """Validate a staged file into its native table; route bad rows to the quarantine.
 
-All in SQL over the whole file at once: every cell is cast with TRY_CAST, every row gets a
-reason (or none), and two INSERTs route good rows to the table and bad rows, with their
-line and reason, to `quarantine`.
+All in SQL over the whole file at once: every cell is cast with TRY_CAST (once), every row
+gets a reason (or none); one streaming INSERT puts the good rows in the table, and only when
+rows are missing does a second pass route the bad ones, with line and reason, to
+`quarantine`. A fast staging that did not hold raises `Restage` (see `stage.py`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import pyarrow as pa
 
 from leakaudit.errors import InputError
 from leakaudit.ingest.discover import SourceFile
-from leakaudit.ingest.stage import Staged, fetch_records
-from leakaudit.schema import EXTRA, INGEST_ID, SOURCE_FILE, SOURCE_LINE, TABLES, Column
+from leakaudit.ingest.stage import Staged, fetch_records, json_keys_in
+from leakaudit.schema import EXTRA, INGEST_ID, SOURCE_FILE, SOURCE_LINE, TABLES, Column, Table
 from leakaudit.store import scalar
 
 # Parquet types that TRY_CAST turns into a timestamp; any other type goes through VARCHAR.
@@ -42,7 +43,7 @@ def map_columns(names: list[str], table: str) -> tuple[dict[str, list[int]], dic
     may have several spellings in one file (JSON Lines keys differ from line to line): all
     are read, the one spelled like the table column first.
     """
-    known = {c.name for c in TABLES[table].columns}
+    known = TABLES[table].column_names
     matched: dict[str, list[int]] = {}
     for i, name in sorted(
         enumerate(names), key=lambda p: (p[1].strip() != p[1].strip().lower(), p[0])
@@ -55,10 +56,8 @@ def map_columns(names: list[str], table: str) -> tuple[dict[str, list[int]], dic
     return matched, extras
 
 
-def _text(staged: Staged, i: int) -> str:
+def _text(i: int) -> str:
     """SQL for file column `i` as trimmed text, NULL when missing or blank."""
-    if staged.kind == "json":
-        return f"NULLIF(trim(c{i} ->> '$'), '')"
     return f"NULLIF(trim(CAST(c{i} AS VARCHAR)), '')"
 
 
@@ -71,7 +70,7 @@ def _value(staged: Staged, indexes: list[int], column: Column) -> str:
             return f"c{indexes[0]}"
         if column.type == "BIGINT" and "INT" in source_type:
             return f"c{indexes[0]}"
-    texts = [_text(staged, i) for i in indexes]
+    texts = [_text(i) for i in indexes]
     return texts[0] if len(texts) == 1 else f"coalesce({', '.join(texts)})"
 
 
@@ -98,6 +97,8 @@ def load_staged(
     missing = [c for c in table.required if c not in matched]
     # JSON Lines has no header: its columns are the keys of its valid objects. With no valid
     # object at all there is nothing to judge the file by, so each line is judged alone.
+    if missing and staged.sampled_keys:  # later lines may still have it
+        raise Restage(f'the sampled keys lack "{missing[0]}"')
     if missing and (staged.names or staged.kind != "json"):
         found = ", ".join(staged.names) or "none"
         raise InputError(
@@ -110,6 +111,8 @@ def load_staged(
     params: dict[str, Any] = {"src": source.display, "ingest": ingest_id, "tbl": table.name}
     selects: list[str] = []
     checks: list[str] = []
+    texts: list[str] = []  # each value once: `_x<n>` its text, `_y<n>` typed (DuckDB does
+    typeds: list[str] = []  # not share a TRY_CAST written twice, in the SELECT and the CASE)
     for column in table.columns:
         if column.name not in matched:
             default = f"'{column.default}'" if column.default is not None else "NULL"
@@ -120,16 +123,18 @@ def load_staged(
                 )
             continue
         indexes = matched[column.name]
-        value = _value(staged, indexes, column)
-        typed = _typed(value, column)
+        n = len(texts)
+        value, typed = f"_x{n}", f"_y{n}"
+        texts.append(f"{_value(staged, indexes, column)} AS {value}")
+        cast = _typed(value, column)
         if column.default is not None:
-            typed = f"coalesce({typed}, '{column.default}')"
+            cast = f"coalesce({cast}, '{column.default}')"
+        typeds.append(f"{cast} AS {typed}")
         selects.append(f'{typed} AS "{column.name}"')
         if staged.kind == "json":
             checks.extend(
-                f"WHEN json_type(c{i}) IN ('OBJECT', 'ARRAY') THEN "
-                f"'column \"{column.name}\" holds a JSON ' || lower(json_type(c{i})) || "
-                "', not a value'"
+                f"WHEN _t{i} IN ('OBJECT', 'ARRAY') THEN "
+                f"'column \"{column.name}\" holds a JSON ' || lower(_t{i}) || ', not a value'"
                 for i in indexes
             )
         if column.required:
@@ -144,10 +149,15 @@ def load_staged(
             )
 
     extra_pairs = []
-    for n, (name, i) in enumerate(extras.items()):
+    for n, (name, i) in enumerate(extras.items() if staged.kind != "json" else ()):
         params[f"k{n}"] = name
         extra_pairs.append(f"$k{n}, c{i}")
     extra_sql = f"json_object({', '.join(extra_pairs)})" if extra_pairs else "NULL::JSON"
+    if staged.kind == "json":  # every key the table does not know, as the line had it
+        extra_sql = "CAST(_extra_json AS JSON)"
+        known = [staged.names[i] for indexes in matched.values() for i in indexes]
+        staged.params["json_matched"] = [i + 2 for indexes in matched.values() for i in indexes]
+        staged.params["json_unset"] = json.dumps(dict.fromkeys(known))
     raw_sql = "_raw"
     if staged.kind == "typed":  # Parquet has no text: a bad row is shown as a JSON object
         all_pairs = []
@@ -160,8 +170,11 @@ def load_staged(
     # Good rows go straight into the table in one streaming pass (no typed copy of the file:
     # at 10 M rows that held or spilled gigabytes). Only when fewer rows arrived than were
     # staged does a second pass find the rejected ones, with reason and raw text.
-    checked = f"(SELECT *, {reason} AS _reason FROM {staged.relation})"
+    valued = f"(SELECT *, {', '.join(texts) or 'NULL AS _x'} FROM {staged.relation})"
+    typed_rel = f"(SELECT *, {', '.join(typeds) or 'NULL AS _y'} FROM {valued})"
+    checked = f"(SELECT *, {reason} AS _reason FROM {typed_rel})"
     names = ", ".join(f'"{c.name}"' for c in table.columns)
+    staged.prepare(con)
     con.execute(
         f"""
         INSERT INTO "{table.name}" ({names}, "{EXTRA}", "{SOURCE_FILE}", "{SOURCE_LINE}",
@@ -180,8 +193,24 @@ def load_staged(
     rows = int(
         scalar(con, f'SELECT count(*) FROM "{table.name}" WHERE "{INGEST_ID}" = ?', [ingest_id])
     )
+    if staged.number_lines is not None:
+        if not staged.number_lines(con, table.name, ingest_id, rows):
+            _undo(con, table.name, ingest_id)
+            raise Restage("not one record per line, or some rows rejected")
+        staged.rows = rows
+    if staged.stream is not None:
+        staged.rows = staged.stream.rows
+        extra_keys = _extra_keys(con, table.name, ingest_id)
+        if any(key.strip().lower() in table.column_names for key in extra_keys):
+            _undo(con, table.name, ingest_id)
+            raise Restage("a key the sample did not show spells a table column")
+        extras = dict.fromkeys(extra_keys, 0)
     rejected = 0
     if rows < staged.rows:
+        if staged.sampled_keys and _rejected_spell_unseen_columns(con, staged, checked, table):
+            _undo(con, table.name, ingest_id)
+            raise Restage("a rejected line spells a table column the sample did not show")
+        staged.prepare(con)
         con.execute(
             f"""
             INSERT INTO quarantine
@@ -211,6 +240,39 @@ def load_staged(
     if staged.raw_from_lines and rejected:
         _fill_raw_text(con, staged, source, ingest_id)
     return Loaded(rows, rejected, list(extras), unknown)
+
+
+class Restage(Exception):
+    """The fast staging of a file did not hold; stage it the exact way and load it again."""
+
+
+def _undo(con: duckdb.DuckDBPyConnection, table: str, ingest_id: int) -> None:
+    con.execute(f'DELETE FROM "{table}" WHERE "{INGEST_ID}" = ?', [ingest_id])
+
+
+def _rejected_spell_unseen_columns(
+    con: duckdb.DuckDBPyConnection, staged: Staged, checked: str, table: Table
+) -> bool:
+    """A rejected JSON line may spell a table column in a way the sample did not show (and
+    be rejected for lacking it): then the file must be staged again with all its keys."""
+    staged.prepare(con)
+    keys = con.execute(
+        f"""
+        SELECT DISTINCT unnest(json_keys(_text))
+        FROM {checked}
+        WHERE _reason IS NOT NULL AND _pre_error IS NULL
+        """,
+        staged.params,
+    ).fetchall()
+    return any(
+        key.strip().lower() in table.column_names and key not in staged.names for (key,) in keys
+    )
+
+
+def _extra_keys(con: duckdb.DuckDBPyConnection, table: str, ingest_id: int) -> list[str]:
+    """Keys kept in `_extra` by one ingest, first seen first."""
+    rows = f'(SELECT * FROM "{table}" WHERE "{INGEST_ID}" = ? AND "{EXTRA}" IS NOT NULL)'
+    return json_keys_in(con, rows, f'"{EXTRA}"', f'"{SOURCE_LINE}"', [ingest_id])
 
 
 def _unknown_values(

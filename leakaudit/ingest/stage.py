@@ -24,10 +24,12 @@ import pyarrow as pa
 
 from leakaudit.errors import InputError, one_line
 from leakaudit.ingest.discover import SourceFile
-from leakaudit.ingest.lines import LineBatch, iter_lines, open_stream
+from leakaudit.ingest.lines import CHUNK_BYTES, LineBatch, iter_lines, open_stream
+from leakaudit.schema import INGEST_ID, SOURCE_LINE
 from leakaudit.store import scalar
 
 Advance = Callable[[int], None]
+OpenBatches = Callable[[int], Iterable[LineBatch]]  # chunk size → the file's line batches
 HEAD_LINES = 1000  # lines kept from the start of a CSV file to read its header from
 _counter = itertools.count(1)
 
@@ -57,6 +59,20 @@ class Staged:
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     params: dict[str, object] = field(default_factory=dict)  # bound values `relation` uses
     rows: int = 0  # rows in `relation`, good and bad: fewer inserted means some were rejected
+    stream: LineStream | None = None  # JSON Lines: the lines, re-registered before each pass
+    sampled_keys: bool = False  # JSON Lines: `names` come from the file's first megabyte
+    # CSV fast path: rows are inserted with line 0, then this numbers them from their row ids
+    # (True), or finds it cannot (False: the loader deletes them and stages the exact way).
+    number_lines: Callable[[duckdb.DuckDBPyConnection, str, int, int], bool] | None = None
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Make `relation` readable (again): a stream is read once per registration."""
+        if self.stream is not None:
+            self.stream.register(con)
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self.stream is not None:
+            self.stream.unregister(con)
 
 
 def _temp_name(prefix: str) -> str:
@@ -68,88 +84,168 @@ def _column_list(n: int) -> str:
 
 
 # -- JSON Lines ---------------------------------------------------------------------------
-def _line_table(batches: Iterable[LineBatch], advance: Advance) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        advance(batch.nbytes)
-        yield pa.RecordBatch.from_arrays([batch.line_numbers(), batch.lines], names=["line", "raw"])
+WHITESPACE = np.array([0x20, 0x09, 0x0A, 0x0C, 0x0D], dtype=np.uint8)  # `\s` in DuckDB regexes
+SAMPLE_BYTES = 1 << 20  # keys are first read from this much of the file
 
 
-def stage_jsonl(
-    con: duckdb.DuckDBPyConnection, batches: Iterable[LineBatch], advance: Advance
-) -> Staged:
-    """Stage JSON Lines: raw lines into DuckDB, parsed and split into keys there."""
-    lines = _temp_name("lines")
-    schema = pa.schema([("line", pa.int64()), ("raw", pa.binary())])
-    reader = pa.RecordBatchReader.from_batches(schema, _line_table(batches, advance))
-    source = _temp_name("arrow")
-    con.register(source, reader)
-    try:
-        # Decode once and keep the text; the bytes only where they are not UTF-8 (for the
-        # quarantine). Blank lines are not rows (and are not errors).
-        con.execute(
-            f"""
-            CREATE TEMP TABLE {lines} AS
-            SELECT _line, _text, CASE WHEN _text IS NULL THEN raw END AS raw
-            FROM (SELECT line AS _line, try(decode(raw)) AS _text, raw FROM {source})
-            WHERE NOT regexp_matches(coalesce(_text, CAST(raw AS VARCHAR)), '^\\s*$')
-            """
-        )
-    finally:
-        # After a failed read the transaction is aborted and unregister fails too; the
-        # read error is the one to report.
-        with contextlib.suppress(duckdb.Error):
-            con.unregister(source)
-    names = [
+def whitespace_only(batch: LineBatch) -> np.ndarray:
+    """Lines that hold nothing but whitespace (not rows, and not errors, in JSON Lines).
+
+    Only lines that *start* with whitespace can be; those few are checked in full.
+    """
+    if not batch.count:
+        return np.zeros(0, dtype=bool)
+    candidates = np.isin(batch.data[batch.starts], WHITESPACE)
+    if not candidates.any():
+        return candidates
+    solid = np.flatnonzero(~np.isin(batch.data, WHITESPACE))
+    return candidates & (np.searchsorted(solid, batch.ends) == np.searchsorted(solid, batch.starts))
+
+
+class LineStream:
+    """A file's lines as an Arrow stream DuckDB scans; re-registered for each pass, since a
+    stream is read once. Counts the non-blank lines (the rows) as DuckDB pulls them."""
+
+    schema = pa.schema([("_line", pa.int64()), ("raw", pa.binary()), ("_blank", pa.bool_())])
+
+    def __init__(self, open_batches: OpenBatches, advance: Advance) -> None:
+        self.open_batches = open_batches
+        self.advance = advance
+        self.name = _temp_name("lines")
+        self.rows = 0
+        self.registered = False
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        self.rows = 0
+        for batch in self.open_batches(CHUNK_BYTES):
+            self.advance(batch.nbytes)
+            blank = whitespace_only(batch)
+            self.rows += batch.count - int(blank.sum())
+            yield pa.RecordBatch.from_arrays(
+                [batch.line_numbers(), batch.framed(), pa.array(blank)], schema=self.schema
+            )
+
+    def register(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.unregister(con)
+        reader = pa.RecordBatchReader.from_batches(self.schema, self._batches())
+        con.register(self.name, reader)
+        self.registered = True
+
+    def unregister(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self.registered:
+            # After a failed read the transaction is aborted and unregister fails too; the
+            # read error is the one to report.
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(self.name)
+            self.registered = False
+
+
+def json_keys_in(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    json: str,
+    line: str,
+    params: list[object] | None = None,
+) -> list[str]:
+    """Distinct keys of the JSON objects `json` in `relation`, first seen (by `line`) first."""
+    return [
         row[0]
         for row in con.execute(
             f"""
             SELECT key
-            FROM (
-                SELECT unnest(json_keys(_text)) AS key, _line
-                FROM {lines}
-                WHERE json_valid(_text) AND json_type(_text) = 'OBJECT'
-            )
+            FROM (SELECT unnest(json_keys({json})) AS key, {line} AS line FROM {relation})
             GROUP BY key
-            ORDER BY min(_line), key
-            """
+            ORDER BY min(line), key
+            """,
+            params or [],
         ).fetchall()
     ]
-    paths = ['$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"' for name in names]
-    columns = "".join(f", _v[{i + 1}] AS c{i}" for i in range(len(names)))
+
+
+def _json_keys(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """Keys of the valid JSON objects in `relation` (_line, raw, _blank)."""
+    lines = f"(SELECT _line, try(decode(raw)) AS _text FROM {relation} WHERE NOT _blank)"
+    valid = f"(SELECT * FROM {lines} WHERE try(json_type(_text)) = 'OBJECT')"
+    return json_keys_in(con, valid, "_text", "_line")
+
+
+def _json_path(name: str) -> str:
+    return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def stage_jsonl(
+    con: duckdb.DuckDBPyConnection,
+    open_batches: OpenBatches,
+    advance: Advance,
+    *,
+    sample: bool = True,
+) -> Staged:
+    """Stage JSON Lines as one streaming pass: DuckDB parses each line it pulls.
+
+    The keys (the file's columns) are read from the first megabyte (`sample`), else from
+    the whole file. A row's keys beyond those land in `_extra` anyway, so the sample only
+    has to find the spellings of the table's columns; the loader re-stages without the
+    sample when a row spells one differently, or a required one is missing.
+    """
+    head = LineStream(
+        (lambda _: itertools.islice(open_batches(SAMPLE_BYTES), 1)) if sample else open_batches,
+        _ignore,
+    )
+    head.register(con)
+    try:
+        keys = _json_keys(con, head.name)
+    finally:
+        head.unregister(con)
+    stream = LineStream(open_batches, advance)
+    paths = ["$", *(_json_path(k) for k in keys)]
+    columns = "".join(f", _v[{i + 1}] AS c{i}, _types[{i + 2}] AS _t{i}" for i in range(len(keys)))
     relation = f"""(
-        WITH checked AS (
+        WITH parsed AS (
+            SELECT _line, _text, raw, try(json_type(_text, $json_type_paths)) AS _types
+            FROM (SELECT _line, try(decode(raw)) AS _text, raw FROM {stream.name} WHERE NOT _blank)
+        ),
+        checked AS (
             SELECT
-                _line,
+                *,
                 CASE
                     WHEN _text IS NULL THEN 'line is not valid UTF-8'
-                    WHEN NOT json_valid(_text) THEN 'malformed JSON'
-                    WHEN json_type(_text) <> 'OBJECT'
-                        THEN 'JSON value is ' || lower(json_type(_text)) || ', not an object'
-                END AS _pre_error,
-                coalesce(_text, CAST(raw AS VARCHAR)) AS _raw,
-                _text
-            FROM {lines}
-        ),
-        extracted AS (
+                    WHEN _types IS NULL THEN 'malformed JSON'
+                    WHEN _types[1] <> 'OBJECT'
+                        THEN 'JSON value is ' || lower(_types[1]) || ', not an object'
+                END AS _pre_error
+            FROM parsed
+        )
+        SELECT
+            _line,
+            _pre_error,
+            _text,
+            -- read only by the quarantine pass
+            regexp_replace(coalesce(_text, CAST(raw AS VARCHAR)), '(\\n|\\\\x0A)$', '') AS _raw,
+            -- more keys than table columns present: the rest go to `_extra`
+            CASE WHEN _pre_error IS NULL
+                    AND len(json_keys(_text)) > list_count(list_select(_types, $json_matched))
+                THEN NULLIF(CAST(json_merge_patch(_text, $json_unset) AS VARCHAR), '{{}}')
+            END AS _extra_json{columns}
+        FROM (
             SELECT
-                _line,
-                _pre_error,
-                _raw,
-                CASE WHEN _pre_error IS NULL THEN json_extract(_text, $json_paths) END AS _v
+                *,
+                CASE WHEN _pre_error IS NULL THEN json_extract_string(_text, $json_paths) END AS _v
             FROM checked
         )
-        SELECT _line, _pre_error, _raw{columns}
-        FROM extracted
     )"""
     return Staged(
         relation,
-        lines,
-        names,
+        stream.name,
+        keys,
         "json",
-        rows=int(scalar(con, f"SELECT count(*) FROM {lines}")),
-        cleanup=[f"TABLE {lines}"],
-        params={"json_paths": paths},
+        params={"json_type_paths": paths, "json_paths": paths[1:]},
+        stream=stream,
+        sampled_keys=sample,
     )
+
+
+def _ignore(_: int) -> None:
+    pass
 
 
 # -- CSV ----------------------------------------------------------------------------------
@@ -171,6 +267,98 @@ def _parse_header(path: Path, head: list[bytes], first: int, last: int) -> list[
         raise InputError(f"Cannot parse the CSV header row: {exc}", path, first) from exc
 
 
+def _head(source: SourceFile) -> list[bytes]:
+    """The first lines of a file (up to a megabyte), without their `\\n`."""
+    first = next(iter_lines(source.path, source.compression, chunk_bytes=SAMPLE_BYTES), None)
+    return first.lines.slice(0, HEAD_LINES).to_pylist() if first is not None else []
+
+
+def _read_csv(
+    source: SourceFile, n_columns: int, rejects: str, skip: int
+) -> tuple[str, dict[str, object]]:
+    """DuckDB's CSV reader over the file, every cell VARCHAR, bad records to `rejects`."""
+    sql = f"""read_csv(
+        $csv_path, header = false, skip = $csv_skip, auto_detect = false, columns = $csv_columns,
+        delim = ',', quote = '"', escape = '"', compression = $csv_compression,
+        store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scan',
+        max_line_size = 16777216
+    )"""
+    return sql, {
+        "csv_path": str(source.path),
+        "csv_skip": skip,
+        "csv_columns": {f"c{i}": "VARCHAR" for i in range(n_columns)},
+        "csv_compression": source.compression or "none",
+    }
+
+
+def count_lines(source: SourceFile) -> int:
+    """Physical lines in a file (a last line without `\\n` counts), at memchr speed."""
+    lines, last = 0, b"\n"
+    with open_stream(source.path, source.compression) as stream:
+        while block := stream.read(CHUNK_BYTES):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
+def stage_csv_fast(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance
+) -> Staged | None:
+    """Stage a CSV file for the common case: a one-line header on line 1, then one record
+    per line, no blank lines and nothing rejected. None when the header rules that out.
+
+    DuckDB's reader streams straight into the table (no copy of the file's rows), in file
+    order; rows get line 0 and `number_lines` then sets line = 2 + position. Whether the
+    case held is known only after reading: every line after the header must have become an
+    inserted row. Otherwise the loader deletes the rows and stages the exact way.
+    """
+    head = _head(source)
+    if not head or head[0].count(b'"') % 2:
+        return None  # empty, or a header record that goes on past line 1
+    names = _parse_header(source.path, head, 1, 1)
+    if not names or names == [""]:
+        return None  # the exact path reports it, with its line
+    rejects = _temp_name("rejects")
+    reader, params = _read_csv(source, len(names), rejects, skip=1)
+    relation = f"""(
+        SELECT 0::BIGINT AS _line, NULL::VARCHAR AS _pre_error, NULL::VARCHAR AS _raw, *
+        FROM {reader}
+    )"""
+
+    def number_lines(con: duckdb.DuckDBPyConnection, table: str, ingest_id: int, rows: int) -> bool:
+        advance(source.path.stat().st_size)
+        if scalar(con, f"SELECT count(*) FROM {rejects}") or rows != count_lines(source) - 1:
+            return False
+        if rows:
+            # Rows of one INSERT get consecutive row ids in insertion (= file) order.
+            con.execute(
+                f"""
+                UPDATE "{table}" SET "{SOURCE_LINE}" = rowid - $base + 2
+                WHERE "{INGEST_ID}" = $ingest
+                """,
+                {
+                    "base": scalar(
+                        con,
+                        f'SELECT min(rowid) FROM "{table}" WHERE "{INGEST_ID}" = ?',
+                        [ingest_id],
+                    ),
+                    "ingest": ingest_id,
+                },
+            )
+        return True
+
+    return Staged(
+        relation,
+        _temp_name("csvfast"),
+        names,
+        "text",
+        header_line=1,
+        params=params,
+        number_lines=number_lines,
+        cleanup=[f"TABLE {rejects}", f"TABLE {rejects}_scan"],
+    )
+
+
 def _good_lines(logical: np.ndarray, is_blank: np.ndarray, rejected: np.ndarray) -> np.ndarray:
     """Physical lines of the records DuckDB returned, in order: every logical line that is
     neither blank nor rejected."""
@@ -189,10 +377,8 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
     """
     quotes: list[np.ndarray] = []
     blank: list[np.ndarray] = []
-    # The header is read from the first megabyte; the full pass needs line counts only.
-    first = next(iter_lines(source.path, source.compression, chunk_bytes=1 << 20), None)
-    head = first.lines.slice(0, HEAD_LINES).to_pylist() if first is not None else []
-    for batch in iter_lines(source.path, source.compression, with_lines=False):
+    head = _head(source)  # the header is read from the first megabyte
+    for batch in iter_lines(source.path, source.compression):
         advance(batch.nbytes)
         quotes.append(batch.quotes)
         blank.append(batch.blank)
@@ -213,24 +399,8 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
         raise InputError("The CSV header row is empty.", source.path, header_line)
 
     raw, rejects = _temp_name("csv"), _temp_name("rejects")
-    columns = {f"c{i}": "VARCHAR" for i in range(len(names))}
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {raw} AS
-        SELECT *
-        FROM read_csv(
-            $path, header = false, auto_detect = false, columns = $columns,
-            delim = ',', quote = '"', escape = '"', compression = $compression,
-            store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scan',
-            max_line_size = 16777216
-        )
-        """,
-        {
-            "path": str(source.path),
-            "columns": columns,
-            "compression": source.compression or "none",
-        },
-    )
+    reader, params = _read_csv(source, len(names), rejects, skip=0)
+    con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {reader}", params)
     rejected = con.execute(
         f"""
         SELECT line, any_value(error_type), any_value(error_message)
@@ -344,14 +514,30 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: A
     )
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance) -> Staged:
-    """Stage any supported input file."""
-    try:
+def stage_file(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance, *, exact: bool = False
+) -> Staged:
+    """Stage any supported input file (CSV: the fast way first, unless `exact`)."""
+    with read_errors(source):
         if source.format == "csv":
-            return stage_csv(con, source, advance)
+            fast = None if exact else stage_csv_fast(con, source, advance)
+            return fast or stage_csv(con, source, advance)
         if source.format == "jsonl":
-            return stage_jsonl(con, iter_lines(source.path, source.compression), advance)
+            return stage_jsonl(
+                con,
+                lambda chunk: iter_lines(source.path, source.compression, chunk),
+                advance,
+                sample=not exact,
+            )
         return stage_parquet(con, source, advance)
+
+
+@contextlib.contextmanager
+def read_errors(source: SourceFile) -> Iterator[None]:
+    """A file's read or parse errors as one line naming the file (reading happens while
+    staging, and for streamed formats while loading)."""
+    try:
+        yield
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"Cannot read this file: {one_line(exc)}", source.path) from exc
     except duckdb.Error as exc:
