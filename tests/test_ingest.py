@@ -464,3 +464,16 @@ def test_jsonl_required_key_missing_from_the_sample_is_looked_for_further(
     assert store.con.execute("SELECT source_line, reason FROM quarantine").fetchall() == [
         (1, 'missing required value in column "linked_at"')
     ]
+
+
+def test_values_are_trimmed_of_unicode_spaces_only(store):
+    """Trim strips Unicode space separators (and nothing else) from both ends."""
+    odd = ["\u00a0A-1\u3000", " A-2 ", "\tA-3\t", "A-4\u2009", "\u00e9A-5", "", " \u2003"]
+    result = ingest_records(
+        store,
+        "partner_links",
+        [{"account_id": "x", "partner": p, "linked_at": "2024-01-01"} for p in odd],
+    )
+    rows = store.con.execute("SELECT partner FROM partner_links ORDER BY _source_line")
+    assert [r[0] for r in rows.fetchall()] == ["A-1", "A-2", "\tA-3\t", "A-4", "\u00e9A-5"]
+    assert result.rejected == 2  # blank after trimming: a missing required value
