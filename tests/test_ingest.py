@@ -477,3 +477,42 @@ def test_values_are_trimmed_of_unicode_spaces_only(store):
     rows = store.con.execute("SELECT partner FROM partner_links ORDER BY _source_line")
     assert [r[0] for r in rows.fetchall()] == ["A-1", "A-2", "\tA-3\t", "A-4", "\u00e9A-5"]
     assert result.rejected == 2  # blank after trimming: a missing required value
+
+
+def test_parquet_files_of_one_table_are_read_together_each_with_its_own_provenance(tmp_path, store):
+    """A folder of Parquet files with the same columns is one parallel read; each row still
+    names its own file and row, each file gets its own ingest_log row and counts."""
+    folder = tmp_path / "partner_links"
+    folder.mkdir()
+    good = [{"account_id": f"A{i}", "partner": "nest", "linked_at": "2024-01-01"} for i in range(3)]
+    bad = [*good[:1], {"account_id": "B", "partner": "nest", "linked_at": "not-a-date"}]
+    write_table(folder, "a", good, "parquet")
+    write_table(folder, "b", bad, "parquet")
+    write_table(folder, "c", [{**good[0], "extra": "x"}], "parquet")  # other columns
+    report = ingest_paths(store, [folder])
+    assert [(f.path.rsplit("/", 1)[-1], f.rows, f.rejected) for f in report.files] == [
+        ("a.parquet", 3, 0),
+        ("b.parquet", 1, 1),
+        ("c.parquet", 1, 0),
+    ]
+    rows = store.con.execute(
+        """
+        SELECT regexp_extract(p._source_file, '[abc][.]parquet'), p._source_line, p.account_id,
+               l.path = p._source_file
+        FROM partner_links p JOIN ingest_log l ON l.ingest_id = p._ingest_id
+        ORDER BY 1, 2
+        """
+    ).fetchall()
+    assert rows == [
+        ("a.parquet", 1, "A0", True),
+        ("a.parquet", 2, "A1", True),
+        ("a.parquet", 3, "A2", True),
+        ("b.parquet", 1, "A0", True),
+        ("c.parquet", 1, "A0", True),
+    ]
+    quarantined = store.con.execute(
+        "SELECT regexp_extract(source_file, '[abc][.]parquet'), source_line, reason FROM quarantine"
+    ).fetchall()
+    assert quarantined == [
+        ("b.parquet", 2, "column \"linked_at\": 'not-a-date' is not an ISO-8601 timestamp")
+    ]

@@ -21,8 +21,17 @@ import numpy as np
 from leakaudit.errors import InputError, StrictModeError
 from leakaudit.ingest.discover import SourceFile, discover
 from leakaudit.ingest.lines import split_lines
-from leakaudit.ingest.load import Loaded, Restage, describe_unknown, load_staged
-from leakaudit.ingest.stage import Staged, read_errors, stage_file, stage_jsonl
+from leakaudit.ingest.load import Loaded, Restage, describe_unknown, load_members, load_staged
+from leakaudit.ingest.stage import (
+    Member,
+    Staged,
+    parquet_columns,
+    parquet_rows,
+    read_errors,
+    stage_file,
+    stage_jsonl,
+    stage_parquet_group,
+)
 from leakaudit.progress import Progress, SilentProgress
 from leakaudit.schema import TABLES
 from leakaudit.store import Store, scalar
@@ -178,12 +187,19 @@ def ingest_paths(
     report = IngestReport()
     seen: set[tuple[str, str]] = set()
     with store.transaction():
+        todo: list[tuple[SourceFile, str]] = []
         for source in sources:
             sha256 = sha256_file(source.path)
             if (sha256, source.table) in seen or _already_ingested(store, sha256, source.table):
                 report.files.append(FileResult(source.display, source.table, sha256, skipped=True))
                 continue
             seen.add((sha256, source.table))
+            todo.append((source, sha256))
+        for run in _runs(todo):
+            if len(run) > 1:
+                report.files.extend(_load_parquet_run(store, run, progress))
+                continue
+            source, sha256 = run[0]
             size = source.path.stat().st_size
             progress.start(source.display, size)
             try:
@@ -193,6 +209,72 @@ def ingest_paths(
         if strict and report.rejected:
             raise _strict_error(store, report)
     return report
+
+
+def _groupable(source: SourceFile) -> bool:
+    return source.format == "parquet" and not source.compression
+
+
+def _runs(todo: list[tuple[SourceFile, str]]) -> list[list[tuple[SourceFile, str]]]:
+    """Consecutive plain Parquet files of one table form a run (read together); any other
+    file is a run of its own."""
+    runs: list[list[tuple[SourceFile, str]]] = []
+    for item in todo:
+        last = runs[-1][-1][0] if runs else None
+        if (
+            last is not None
+            and _groupable(item[0])
+            and _groupable(last)
+            and last.table == item[0].table
+        ):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
+def _load_parquet_run(
+    store: Store, run: list[tuple[SourceFile, str]], progress: Progress
+) -> list[FileResult]:
+    """Load Parquet files of one table; those with the same columns in one pass."""
+    con = store.con
+    by_columns: dict[tuple[tuple[str, str], ...], list[tuple[SourceFile, str]]] = {}
+    for source, sha256 in run:
+        columns = tuple(parquet_columns(con, source.path, source.path))
+        if {name.lower() for name, _ in columns} & {"filename", "file_row_number"}:
+            columns = (("", str(source.path)),)  # a group of its own: the names would clash
+        by_columns.setdefault(columns, []).append((source, sha256))
+    results: dict[str, FileResult] = {}
+    for columns, files in by_columns.items():
+        sizes = [source.path.stat().st_size for source, _ in files]
+        if len(files) == 1 or columns[0][0] == "":
+            for (source, sha256), size in zip(files, sizes, strict=True):
+                progress.start(source.display, size)
+                try:
+                    results[source.display] = _load_and_log(store, source, sha256, size, progress)
+                finally:
+                    progress.finish()
+            continue
+        table = files[0][0].table
+        progress.start(f"{len(files)} Parquet files → {table}", sum(sizes))
+        try:
+            counts = parquet_rows(con, [str(source.path) for source, _ in files])
+            members = [
+                Member(source, int(scalar(con, "SELECT nextval('ingest_id_seq')")), rows)
+                for (source, _), rows in zip(files, counts, strict=True)
+            ]
+            staged = stage_parquet_group(con, members, list(columns))
+            with read_errors(files[0][0]):
+                loaded = load_members(con, staged, members)
+            _drop(store, staged)
+            progress.advance(sum(sizes))
+            for member, (_, sha256), size, done in zip(members, files, sizes, loaded, strict=True):
+                results[member.source.display] = _log(
+                    store, member.source, sha256, size, member.ingest_id, done
+                )
+        finally:
+            progress.finish()
+    return [results[source.display] for source, _ in run]
 
 
 def _strict_error(store: Store, report: IngestReport) -> StrictModeError:

@@ -17,9 +17,8 @@ import pyarrow as pa
 
 from leakaudit.errors import InputError
 from leakaudit.ingest.discover import SourceFile
-from leakaudit.ingest.stage import Staged, fetch_records, json_keys_in
+from leakaudit.ingest.stage import Member, Staged, fetch_records, json_keys_in
 from leakaudit.schema import EXTRA, INGEST_ID, SOURCE_FILE, SOURCE_LINE, TABLES, Column, Table
-from leakaudit.store import scalar
 
 # Parquet types that TRY_CAST turns into a timestamp; any other type goes through VARCHAR.
 _TIMESTAMP_SOURCES = ("VARCHAR", "DATE", "TIMESTAMP")
@@ -102,6 +101,18 @@ def load_staged(
     con: duckdb.DuckDBPyConnection, staged: Staged, source: SourceFile, ingest_id: int
 ) -> Loaded:
     """Validate `staged` into `source.table`; returns counts. Raises on a missing column."""
+    return load_members(con, staged, [Member(source, ingest_id, staged.rows)])[0]
+
+
+def load_members(
+    con: duckdb.DuckDBPyConnection, staged: Staged, members: list[Member]
+) -> list[Loaded]:
+    """Validate `staged` (one file, or `staged.members` read together) into their table.
+
+    Returns each file's counts; raises on a missing column, naming the first file.
+    """
+    source, ingest_id = members[0].source, members[0].ingest_id
+    first_id = min(m.ingest_id for m in members)
     table = TABLES[source.table]
     matched, extras = map_columns(staged.names, table.name)
     missing = [c for c in table.required if c not in matched]
@@ -184,25 +195,26 @@ def load_staged(
     typed_rel = f"(SELECT *, {', '.join(typeds) or 'NULL AS _y'} FROM {valued})"
     checked = f"(SELECT *, {reason} AS _reason FROM {typed_rel})"
     names = ", ".join(f'"{c.name}"' for c in table.columns)
+    # Where each row came from: the one file's, or each row's own for a group.
+    src, ingest = ("_src", "_ingest") if staged.members else ("$src", "$ingest")
+    provenance = {} if staged.members else {"src": params["src"], "ingest": ingest_id}
     staged.prepare(con)
     con.execute(
         f"""
         INSERT INTO "{table.name}" ({names}, "{EXTRA}", "{SOURCE_FILE}", "{SOURCE_LINE}",
                                    "{INGEST_ID}")
-        SELECT {", ".join(selects)}, {extra_sql}, $src, _line, $ingest
+        SELECT {", ".join(selects)}, {extra_sql}, {src}, _line, {ingest}
         FROM {checked}
         WHERE _reason IS NULL
         """,
         {
-            "src": params["src"],
-            "ingest": ingest_id,
+            **provenance,
             **{k: v for k, v in params.items() if k.startswith("k")},
             **staged.params,
         },
     )
-    rows = int(
-        scalar(con, f'SELECT count(*) FROM "{table.name}" WHERE "{INGEST_ID}" = ?', [ingest_id])
-    )
+    inserted = _counts(con, f'"{table.name}"', f'"{INGEST_ID}"', first_id)
+    rows = sum(inserted.values())
     if staged.number_lines is not None:
         if not staged.number_lines(con, table.name, ingest_id, rows):
             _undo(con, table.name, ingest_id)
@@ -215,7 +227,6 @@ def load_staged(
             _undo(con, table.name, ingest_id)
             raise Restage("a key the sample did not show spells a table column")
         extras = dict.fromkeys(extra_keys, 0)
-    rejected = 0
     if rows < staged.rows:
         if staged.sampled_keys and _rejected_spell_unseen_columns(con, staged, checked, table):
             _undo(con, table.name, ingest_id)
@@ -224,32 +235,50 @@ def load_staged(
         con.execute(
             f"""
             INSERT INTO quarantine
-            SELECT $ingest, $src, _line, $tbl, _reason, {raw_sql}
+            SELECT {ingest}, {src}, _line, $tbl, _reason, {raw_sql}
             FROM {checked}
             WHERE _reason IS NOT NULL
-            ORDER BY _line
+            ORDER BY {"_ingest, " if staged.members else ""}_line
             """,
             {
-                "src": params["src"],
-                "ingest": ingest_id,
+                **provenance,
                 "tbl": table.name,
                 **{k: v for k, v in params.items() if k.startswith("n")},
                 **staged.params,
             },
         )
-        rejected = int(
-            scalar(con, "SELECT count(*) FROM quarantine WHERE ingest_id = ?", [ingest_id])
-        )
-    if rows + rejected != staged.rows:  # never drop a row silently
-        raise InputError(
-            f"{staged.rows} rows were read but {rows} ingested and {rejected} quarantined; "
-            "nothing was ingested. Please report this file.",
-            source.path,
-        )
-    unknown = _unknown_values(con, table.name, ingest_id, table.columns)
-    if staged.raw_from_lines and rejected:
+        quarantined = _counts(con, "quarantine", "ingest_id", first_id)
+    else:
+        quarantined = {}
+    if not staged.members:  # a single file's row count may be known only now
+        members = [Member(source, ingest_id, staged.rows)]
+    loaded = []
+    for member in members:
+        rows = inserted.get(member.ingest_id, 0)
+        rejected = quarantined.get(member.ingest_id, 0)
+        if rows + rejected != member.rows:  # never drop a row silently
+            raise InputError(
+                f"{member.rows} rows were read but {rows} ingested and {rejected} quarantined; "
+                "nothing was ingested. Please report this file.",
+                member.source.path,
+            )
+        unknown = _unknown_values(con, table.name, member.ingest_id, table.columns)
+        loaded.append(Loaded(rows, rejected, list(extras), unknown))
+    if staged.raw_from_lines and loaded[0].rejected:
         _fill_raw_text(con, staged, source, ingest_id)
-    return Loaded(rows, rejected, list(extras), unknown)
+    return loaded
+
+
+def _counts(
+    con: duckdb.DuckDBPyConnection, table: str, id_column: str, first_id: int
+) -> dict[int, int]:
+    """Rows per ingest id from `first_id` on (the ids this load assigned are the newest)."""
+    return dict(
+        con.execute(
+            f"SELECT {id_column}, count(*) FROM {table} WHERE {id_column} >= ? GROUP BY 1",
+            [first_id],
+        ).fetchall()
+    )
 
 
 class Restage(Exception):

@@ -61,6 +61,7 @@ class Staged:
     rows: int = 0  # rows in `relation`, good and bad: fewer inserted means some were rejected
     stream: LineStream | None = None  # JSON Lines: the lines, re-registered before each pass
     sampled_keys: bool = False  # JSON Lines: `names` come from the file's first megabyte
+    members: list[Member] | None = None  # several files at once: rows carry _src, _ingest
     # CSV fast path: rows are inserted with line 0, then this numbers them from their row ids
     # (True), or finds it cannot (False: the loader deletes them and stages the exact way).
     number_lines: Callable[[duckdb.DuckDBPyConnection, str, int, int], bool] | None = None
@@ -475,6 +476,51 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
 
 
 # -- Parquet ------------------------------------------------------------------------------
+def parquet_columns(
+    con: duckdb.DuckDBPyConnection, path: Path, shown: Path
+) -> list[tuple[str, str]]:
+    """A Parquet file's (column name, DuckDB type) pairs, from its footer."""
+    try:
+        described = con.execute(
+            "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"Cannot read this Parquet file: {one_line(exc)}", shown) from exc
+    return [(row[0], row[1]) for row in described]
+
+
+def parquet_rows(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[int]:
+    """Rows in each Parquet file, from the footers."""
+    counts = dict(
+        con.execute(
+            "SELECT file_name, sum(num_rows) FROM parquet_file_metadata($paths) GROUP BY 1",
+            {"paths": paths},
+        ).fetchall()
+    )
+    return [
+        int(counts[p])
+        if p in counts
+        else int(scalar(con, "SELECT count(*) FROM read_parquet($p)", {"p": p}))
+        for p in paths
+    ]
+
+
+def _parquet_relation(n_columns: int, provenance: str = "", join: str = "") -> str:
+    """Rows of `$parquet_paths` with their 1-based row number (`_file` too, for a join)."""
+    with_file = bool(join)
+    aliases = ", ".join([*(f"c{i}" for i in range(n_columns)), "_row", *(["_file"] * with_file)])
+    return f"""(
+        SELECT
+            _row + 1 AS _line,
+            NULL::VARCHAR AS _pre_error,
+            NULL::VARCHAR AS _raw,
+            {provenance}
+            {_column_list(n_columns)}
+        FROM read_parquet($parquet_paths, file_row_number = true, filename = {with_file})
+            AS t({aliases}){join}
+    )"""
+
+
 def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance) -> Staged:
     """Stage Parquet: its own types kept; a gzip/zstd-wrapped file is unwrapped first."""
     temp_dir = None
@@ -484,33 +530,61 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: A
         path = Path(temp_dir.name) / "input.parquet"
         with open_stream(source.path, source.compression) as src, path.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-    try:
-        described = con.execute(
-            "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}
-        ).fetchall()
-    except duckdb.Error as exc:
-        raise InputError(f"Cannot read this Parquet file: {one_line(exc)}", source.path) from exc
-    names = [row[0] for row in described]
-    types = [row[1] for row in described]
+    columns = parquet_columns(con, path, source.path)
     advance(source.path.stat().st_size)
-    aliases = ", ".join([*(f"c{i}" for i in range(len(names))), "_row"])
-    relation = f"""(
-        SELECT
-            _row + 1 AS _line,
-            NULL::VARCHAR AS _pre_error,
-            NULL::VARCHAR AS _raw,
-            {_column_list(len(names))}
-        FROM read_parquet($parquet_path, file_row_number = true) AS t({aliases})
-    )"""
     return Staged(
-        relation,
+        _parquet_relation(len(columns)),
         _temp_name("parquet"),
-        names,
+        [name for name, _ in columns],
         "typed",
-        types=types,
+        types=[kind for _, kind in columns],
         temp_dir=temp_dir,
-        params={"parquet_path": str(path)},
-        rows=int(scalar(con, "SELECT count(*) FROM read_parquet($p)", {"p": str(path)})),
+        params={"parquet_paths": [str(path)]},
+        rows=parquet_rows(con, [str(path)])[0],
+    )
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a group staged together, with its ingest_log id and row count."""
+
+    source: SourceFile
+    ingest_id: int
+    rows: int
+
+
+def stage_parquet_group(
+    con: duckdb.DuckDBPyConnection, members: list[Member], columns: list[tuple[str, str]]
+) -> Staged:
+    """Stage several Parquet files with the same columns as one relation.
+
+    DuckDB reads Parquet in parallel by row group, and a writer's file often holds one:
+    read one by one, a folder of such files is read on one core. Read together, the files
+    are spread over all cores; each row carries its file's `_src` and `_ingest` id.
+    """
+    mapping = _temp_name("members")
+    con.register(
+        mapping,
+        pa.table(
+            {
+                "_file": [str(m.source.path) for m in members],
+                "_src": [m.source.display for m in members],
+                "_ingest": pa.array([m.ingest_id for m in members], pa.int64()),
+            }
+        ),
+    )
+    return Staged(
+        _parquet_relation(
+            len(columns), "m._src, m._ingest,", f" JOIN {mapping} AS m USING (_file)"
+        ),
+        mapping,
+        [name for name, _ in columns],
+        "typed",
+        types=[kind for _, kind in columns],
+        params={"parquet_paths": [str(m.source.path) for m in members]},
+        rows=sum(m.rows for m in members),
+        members=members,
+        cleanup=[f"ARROW {mapping}"],
     )
 
 
