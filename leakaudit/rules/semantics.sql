@@ -108,32 +108,36 @@ SELECT
 FROM media
 GROUP BY media_id;
 
--- One row per customer access (every outcome), with what SPEC §2 needs to judge it: capture
--- time, action scope, whether the recipient owned the device at capture time, and share and
--- partner-link coverage. The owners themselves are in customer_access_owner.
-CREATE OR REPLACE TEMP TABLE customer_access AS
-WITH access_capture AS (
+-- The scope of a customer action. An action SPEC §1 does not name has scope 'unknown': only
+-- an owner, or a share of scope '*', makes it legitimate (docs/semantics.md).
+CREATE OR REPLACE TEMP MACRO customer_action_scope(action) AS
+    CASE
+        WHEN action = 'live' THEN 'live'
+        WHEN action IN ('notify', 'thumbnail', 'list', 'snapshot', 'clip', 'download') THEN 'media'
+        ELSE 'unknown'
+    END;
+
+-- One stored row per customer access (every outcome): the event's columns that rules read,
+-- its capture time, whether the recipient owned the device at capture time, and share and
+-- partner-link coverage. Everything derived from these is left to customer_access, so it is
+-- computed only for the rows a rule keeps. access_capture is inlined into each of its uses
+-- (NOT MATERIALIZED): the share and partner-link joins read only the columns they need and
+-- keep only the events they match, instead of a materialised copy of every event.
+CREATE OR REPLACE TEMP TABLE customer_access_base AS
+WITH access_capture AS NOT MATERIALIZED (
     SELECT
         a.rowid AS access_no,
         a.ts,
         a.account_id,
         a.device_id,
         a.action,
-        coalesce(a.outcome, 'served') AS outcome,
+        a.outcome,
         a.media_id,
         a.event_id,
-        nullif(a.session_id, '') AS session_id,
+        a.session_id,
         nullif(a.partner, '') AS partner,
         coalesce(a.captured_at, mc.captured_at, a.ts) AS capture_time,
-        -- An action SPEC §1 does not name has scope 'unknown': only an owner, or a share
-        -- of scope '*', makes it legitimate (docs/semantics.md).
-        CASE
-            WHEN a.action = 'live' THEN 'live'
-            WHEN a.action IN ('notify', 'thumbnail', 'list', 'snapshot', 'clip', 'download')
-                THEN 'media'
-            ELSE 'unknown'
-        END AS action_scope,
-        a.action IN ('snapshot', 'clip', 'live', 'download') AS is_view,
+        customer_action_scope(a.action) AS action_scope,
         a._source_file,
         a._source_line
     FROM access_events AS a
@@ -172,25 +176,17 @@ SELECT
     ac.account_id,
     ac.device_id,
     ac.action,
-    ac.outcome,
-    -- Only denied and error are not deliveries; an unknown outcome ('success', '200') is.
-    ac.outcome NOT IN ('denied', 'error') AS is_served,
+    coalesce(ac.outcome, 'served') AS outcome,
     ac.media_id,
     ac.event_id,
-    -- One delivered item: the media, else the event, else the device's recording at that time.
-    coalesce(ac.media_id, ac.event_id, ac.device_id || '@' || iso_utc(ac.capture_time)) AS media_key,
-    ac.session_id,
+    nullif(ac.session_id, '') AS session_id,
     ac.partner,
-    ac.partner IS NOT NULL AS is_partner,
+    ac._source_file,
+    ac._source_line,
     ac.capture_time,
-    ac.action_scope,
-    ac.is_view,
     o.account_id IS NOT NULL AS is_owner,
     s.access_no IS NOT NULL AS share_covered,
-    o.account_id IS NOT NULL OR s.access_no IS NOT NULL AS legit_by_ownership,
-    l.access_no IS NOT NULL AS partner_link_active,
-    ac._source_file,
-    ac._source_line
+    l.access_no IS NOT NULL AS partner_link_active
 FROM access_capture AS ac
 LEFT JOIN ownership AS o
     ON o.device_id = ac.device_id
@@ -201,6 +197,37 @@ LEFT JOIN share_covered_access AS s
     ON s.access_no = ac.access_no
 LEFT JOIN partner_linked_access AS l
     ON l.access_no = ac.access_no;
+
+-- One row per customer access (every outcome), with what SPEC §2 needs to judge it: capture
+-- time, action scope, whether the recipient owned the device at capture time, and share and
+-- partner-link coverage. The owners themselves are in customer_access_owner.
+CREATE OR REPLACE TEMP VIEW customer_access AS
+SELECT
+    access_no,
+    ts,
+    account_id,
+    device_id,
+    action,
+    outcome,
+    -- Only denied and error are not deliveries; an unknown outcome ('success', '200') is.
+    outcome NOT IN ('denied', 'error') AS is_served,
+    media_id,
+    event_id,
+    -- One delivered item: the media, else the event, else the device's recording at that time.
+    coalesce(media_id, event_id, device_id || '@' || iso_utc(capture_time)) AS media_key,
+    session_id,
+    partner,
+    partner IS NOT NULL AS is_partner,
+    capture_time,
+    customer_action_scope(action) AS action_scope,
+    action IN ('snapshot', 'clip', 'live', 'download') AS is_view,
+    is_owner,
+    share_covered,
+    is_owner OR share_covered AS legit_by_ownership,
+    partner_link_active,
+    _source_file,
+    _source_line
+FROM customer_access_base;
 
 -- customer_access once per owner of the device at capture time (owner_account_id NULL when
 -- nobody owned it then): the shape of media_to_non_owner and of exposure counting. A rule's
