@@ -15,8 +15,9 @@ CREATE OR REPLACE TEMP MACRO iso_utc(t) AS
     END;
 
 -- One row per registry binding of a device to an account: owner(D, t) holds for account_id
--- iff bound_from <= t < bound_to.
-CREATE OR REPLACE TEMP VIEW binding AS
+-- iff bound_from <= t < bound_to. Stored: the serial and MAC normal forms (a regexp per row)
+-- are computed once, not in every rule and self-join that reads bindings.
+CREATE OR REPLACE TEMP TABLE binding AS
 SELECT
     rowid AS binding_no,
     device_id,
@@ -113,16 +114,20 @@ GROUP BY media_id;
 CREATE OR REPLACE TEMP MACRO customer_action_scope(action) AS
     CASE
         WHEN action = 'live' THEN 'live'
-        WHEN action IN ('notify', 'thumbnail', 'list', 'snapshot', 'clip', 'download') THEN 'media'
+        -- two short IN lists: DuckDB turns one of six items into a join of every row
+        WHEN action IN ('notify', 'thumbnail', 'list') OR action IN ('snapshot', 'clip', 'download')
+            THEN 'media'
         ELSE 'unknown'
     END;
 
 -- One stored row per customer access (every outcome): the event's columns that rules read,
--- its capture time, whether the recipient owned the device at capture time, and share and
--- partner-link coverage. Everything derived from these is left to customer_access, so it is
--- computed only for the rows a rule keeps. access_capture is inlined into each of its uses
--- (NOT MATERIALIZED): the share and partner-link joins read only the columns they need and
--- keep only the events they match, instead of a materialised copy of every event.
+-- its capture time, whether the recipient owned the device at capture time, share and
+-- partner-link coverage, and the two flags every rule filters on (is_served,
+-- legit_by_ownership), so that a rule's filter applies while scanning. What else is derived
+-- (media_key, action_scope, ...) is left to customer_access, computed for the rows kept.
+-- access_capture is inlined into each of its uses (NOT MATERIALIZED): the share and
+-- partner-link joins read only the columns they need and keep only the events they match,
+-- instead of a materialised copy of every event.
 CREATE OR REPLACE TEMP TABLE customer_access_base AS
 WITH access_capture AS NOT MATERIALIZED (
     SELECT
@@ -177,6 +182,8 @@ SELECT
     ac.device_id,
     ac.action,
     coalesce(ac.outcome, 'served') AS outcome,
+    -- Only denied and error are not deliveries; an unknown outcome ('success', '200') is.
+    coalesce(ac.outcome, 'served') NOT IN ('denied', 'error') AS is_served,
     ac.media_id,
     ac.event_id,
     nullif(ac.session_id, '') AS session_id,
@@ -186,6 +193,7 @@ SELECT
     ac.capture_time,
     o.account_id IS NOT NULL AS is_owner,
     s.access_no IS NOT NULL AS share_covered,
+    o.account_id IS NOT NULL OR s.access_no IS NOT NULL AS legit_by_ownership,
     l.access_no IS NOT NULL AS partner_link_active
 FROM access_capture AS ac
 LEFT JOIN ownership AS o
@@ -209,8 +217,7 @@ SELECT
     device_id,
     action,
     outcome,
-    -- Only denied and error are not deliveries; an unknown outcome ('success', '200') is.
-    outcome NOT IN ('denied', 'error') AS is_served,
+    is_served,
     media_id,
     event_id,
     -- One delivered item: the media, else the event, else the device's recording at that time.
@@ -223,7 +230,7 @@ SELECT
     action IN ('snapshot', 'clip', 'live', 'download') AS is_view,
     is_owner,
     share_covered,
-    is_owner OR share_covered AS legit_by_ownership,
+    legit_by_ownership,
     partner_link_active,
     _source_file,
     _source_line

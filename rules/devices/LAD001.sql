@@ -37,8 +37,9 @@ duplicate_device_access AS (
         cao.*,
         count(cao.owner_account_id) OVER (PARTITION BY cao.access_no) AS owners_at_capture
     FROM customer_access_owner AS cao
+    JOIN duplicate_accounts AS d
+        ON d.device_id = cao.device_id
     WHERE cao.is_served
-        AND cao.device_id IN (SELECT device_id FROM duplicate_accounts)
 ),
 exposed_access AS (
     SELECT
