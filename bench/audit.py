@@ -15,10 +15,14 @@ Then, in one run, each as its own subprocess measured with `os.wait4` (wall time
   (b) `leakaudit audit --db fresh.duckdb --quiet --profile` on the database (a) left behind:
       semantics + rules only;
   (c) the floor: a fresh `python` + DuckDB process scanning the same input files
-      (count, min/max ts, count DISTINCT account_id of access_events, plus a devices scan).
+      (count, min/max ts, count DISTINCT account_id of access_events, plus a devices scan);
+  (d) a scan that reads every column of every row of every input file (hashes them all);
+  (e) DuckDB's own load of every file into a fresh database (CREATE TABLE AS), the cost of
+      storing the rows at all.
 
-Each round runs (c), (a), (b) in that order; the table shows the median of `--repeat` rounds.
-Targets (issue 4): (a) within 5x of (c), peak RSS under 4 GB. The per-rule timings of
+Each round runs (c), (d), (e), (a), (b) in that order; the table shows the median of
+`--repeat` rounds. Targets (issue 4): (a) within 5x of (c), peak RSS under 4 GB; (a)/(d)
+and (a)/(e) are printed beside it. The per-rule timings of
 `--profile` (from (b)'s stderr) and, with `--semantics`, the time of each statement of
 leakaudit/rules/semantics.sql (timed one by one in a fresh process on the ingested database)
 are printed too. Afterwards the findings are checked: not empty, every planted duplicate id
@@ -738,6 +742,30 @@ def floor_code(world: Path, fmt: str) -> str:
     )
 
 
+def full_scan_code(world: Path, fmt: str) -> str:
+    """(d): every column of every row of every input file is read and hashed."""
+    reader = READERS[fmt]
+    return (
+        "import duckdb, pathlib\n"
+        "con = duckdb.connect()\n"
+        f"for folder in sorted(pathlib.Path('{world}').iterdir()):\n"
+        f'    print(con.execute(f"SELECT count(*), bit_xor(hash(COLUMNS(*))) '
+        f"FROM {reader}('{{folder}}/*.{fmt}')\").fetchall())\n"
+    )
+
+
+def load_code(world: Path, fmt: str, db: Path) -> str:
+    """(e): DuckDB's own load of every input file into a fresh database (CREATE TABLE AS)."""
+    reader = READERS[fmt]
+    return (
+        "import duckdb, pathlib\n"
+        f"con = duckdb.connect('{db}')\n"
+        f"for folder in sorted(pathlib.Path('{world}').iterdir()):\n"
+        f'    con.execute(f"CREATE TABLE {{folder.name}} AS SELECT * '
+        f"FROM {reader}('{{folder}}/*.{fmt}')\")\n"
+    )
+
+
 SEMANTICS_HARNESS = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1])
@@ -873,11 +901,17 @@ def main(argv: list[str] | None = None) -> int:
     cmd_a += ["-o", str(findings)]
     cmd_b = [leakaudit, "audit", "--db", str(db), "--quiet", "--profile"]
     cmd_c = [sys.executable, "-c", floor_code(world, args.format)]
-    results: dict[str, list[Run]] = {"a": [], "b": [], "c": []}
+    cmd_d = [sys.executable, "-c", full_scan_code(world, args.format)]
+    raw_db = workdir / "raw-load.duckdb"
+    cmd_e = [sys.executable, "-c", load_code(world, args.format, raw_db)]
+    results: dict[str, list[Run]] = {"a": [], "b": [], "c": [], "d": [], "e": []}
     for round_no in range(1, args.repeat + 1):
-        for name, cmd in (("c", cmd_c), ("a", cmd_a), ("b", cmd_b)):
+        for name, cmd in (("c", cmd_c), ("d", cmd_d), ("e", cmd_e), ("a", cmd_a), ("b", cmd_b)):
             if name == "a":
                 for p in (db, Path(f"{db}.wal"), findings):
+                    p.unlink(missing_ok=True)
+            if name == "e":
+                for p in (raw_db, Path(f"{raw_db}.wal")):
                     p.unlink(missing_ok=True)
             run = measure(cmd, workdir / f"stderr-{name}-{round_no}.txt", workdir, env=env)
             results[name].append(run)
@@ -899,12 +933,18 @@ def main(argv: list[str] | None = None) -> int:
         "a": "(a) leakaudit audit WORLD (ingest + rules)",
         "b": "(b) leakaudit audit --db (rules only)",
         "c": "(c) DuckDB scan of the input files",
+        "d": "(d) DuckDB scan, every column of every file",
+        "e": "(e) DuckDB CREATE TABLE AS of every file",
     }
-    print(f"\n{'':44} {'seconds':>9} {'x scan':>7} {'peak RSS MB':>12}  rounds (s)")
-    for k in ("a", "b", "c"):
+    print(f"\n{'':44} {'seconds':>9} {'x (c)':>7} {'x (d)':>7} {'peak RSS MB':>12}  rounds (s)")
+    for k in ("a", "b", "c", "d", "e"):
         rounds = ", ".join(f"{r.seconds:.1f}" for r in results[k])
-        print(f"{labels[k]:44} {med[k]:9.1f} {med[k] / med['c']:7.2f} {rss[k]:12.0f}  {rounds}")
+        print(
+            f"{labels[k]:44} {med[k]:9.1f} {med[k] / med['c']:7.2f} {med[k] / med['d']:7.2f} "
+            f"{rss[k]:12.0f}  {rounds}"
+        )
     print(f"target (a)/(c) <= {RATIO_TARGET:g}: {ratio_a:.2f} {'PASS' if ok_ratio else 'FAIL'}")
+    print(f"(a)/(d) = {med['a'] / med['d']:.2f}; (a)/(e) = {med['a'] / med['e']:.2f}")
     print(f"target peak RSS < {RSS_TARGET_MB} MB: {peak:.0f} {'PASS' if ok_rss else 'FAIL'}")
     print(f"(b)/(c) = {ratio_b:.2f}; ingest ~ (a) - (b) = {med['a'] - med['b']:.1f} s")
 
@@ -936,14 +976,19 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "machine": info,
-                    "commands": {"a": cmd_a, "b": cmd_b, "c": cmd_c},
+                    "commands": {"a": cmd_a, "b": cmd_b, "c": cmd_c, "d": cmd_d, "e": cmd_e},
                     "manifest": {k: v for k, v in manifest.items() if k != "duplicates"},
                     "runs": {
                         k: [{"seconds": r.seconds, "rss_mb": r.rss_mb} for r in v]
                         for k, v in results.items()
                     },
                     "median": med,
-                    "ratios": {"a/c": ratio_a, "b/c": ratio_b},
+                    "ratios": {
+                        "a/c": ratio_a,
+                        "b/c": ratio_b,
+                        "a/d": med["a"] / med["d"],
+                        "a/e": med["a"] / med["e"],
+                    },
                     "rules": timings,
                     "semantics": semantics,
                     "problems": problems,
