@@ -516,3 +516,53 @@ def test_parquet_files_of_one_table_are_read_together_each_with_its_own_provenan
     assert quarantined == [
         ("b.parquet", 2, "column \"linked_at\": 'not-a-date' is not an ISO-8601 timestamp")
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "extra", "reason"),
+    [
+        ('{"account_id":"A","partner":"p","linked_at":"2024-01-01"}', None, None),
+        ('{"account_id":"A","partner":"p","linked_at":"2024-01-01","x":1}', {"x": 1}, None),
+        ('{"account_id":"A","partner":"p","linked_at":"2024-01-01","x":null}', {"x": None}, None),
+        (
+            '{"account_id": "A", "partner": "p", "linked_at": "2024-01-01", "y": "z"}',
+            {"y": "z"},
+            None,
+        ),
+        ('{"account_id" : "A","partner":"p","linked_at":"2024-01-01"}', None, None),
+        ('{"account_id":"A\\"x\\":1","partner":"p","linked_at":"2024-01-01"}', None, None),
+        (
+            '{"account_id":"A","partner":"p:{","linked_at":"2024-01-01","n":{"k":1}}',
+            {"n": {"k": 1}},
+            None,
+        ),
+        (
+            '{"account_id":"A","partner": {"k":1},"linked_at":"2024-01-01"}',
+            None,
+            'column "partner" holds a JSON object, not a value',
+        ),
+        (
+            '{"account_id":"A","partner":["p"],"linked_at":"2024-01-01"}',
+            None,
+            'column "partner" holds a JSON array, not a value',
+        ),
+        (' {"account_id":"A","partner":"p","linked_at":"2024-01-01"}', None, None),
+        ('["account_id"]', None, "JSON value is array, not an object"),
+        ('{"account_id":"A","partner":"p","linked_at":"2024-01-01"', None, "malformed JSON"),
+    ],
+)
+def test_json_lines_of_every_shape_read_the_same(tmp_path, store, line, extra, reason):
+    """Lines the loader reads the cheap way (compact, only scalar values) and the others
+    (spaces, escapes, nested values, not an object, malformed) give the same answers."""
+    import json as json_module
+
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(line + "\n")
+    ingest_paths(store, [path])
+    if reason is None:
+        got = store.con.execute("SELECT account_id, _extra FROM partner_links").fetchall()
+        assert len(got) == 1 and got[0][0].startswith("A")
+        assert (json_module.loads(got[0][1]) if got[0][1] else None) == extra
+    else:
+        got = store.con.execute("SELECT source_line, reason FROM quarantine").fetchall()
+        assert got == [(1, reason)]
