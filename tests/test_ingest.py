@@ -566,3 +566,29 @@ def test_json_lines_of_every_shape_read_the_same(tmp_path, store, line, extra, r
     else:
         got = store.con.execute("SELECT source_line, reason FROM quarantine").fetchall()
         assert got == [(1, reason)]
+
+
+@pytest.mark.parametrize("max_positioned", [1000, 2])
+def test_csv_rows_rejected_in_a_one_line_per_record_file_keep_exact_lines(
+    tmp_path, store, monkeypatch, max_positioned
+):
+    """Rejected rows are found by position in a second pass (or, past a limit, the file is
+    read the exact way): either way every row and every rejected row has its line."""
+    import leakaudit.ingest.load as load
+    import leakaudit.ingest.stage as stage
+
+    monkeypatch.setattr(load, "MAX_POSITIONED_REJECTS", max_positioned)
+    exact_reads = []
+    real_stage_csv = stage.stage_csv
+    monkeypatch.setattr(stage, "stage_csv", lambda *a: exact_reads.append(1) or real_stage_csv(*a))
+    bad = {0, 5, 6, 19}
+    body = "".join(f"A{i},nest,{'not-a-date' if i in bad else '2024-01-01'}\n" for i in range(20))
+    path = tmp_path / "partner_links.csv"
+    path.write_text("account_id,partner,linked_at\n" + body)
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (16, 4)
+    assert _lines(store, "partner_links") == [(i + 2, f"A{i}") for i in range(20) if i not in bad]
+    assert store.con.execute(
+        "SELECT source_line, raw FROM quarantine ORDER BY source_line"
+    ).fetchall() == [(i + 2, f"A{i},nest,not-a-date") for i in sorted(bad)]
+    assert len(exact_reads) == (0 if max_positioned >= len(bad) else 1)

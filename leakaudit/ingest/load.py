@@ -215,11 +215,23 @@ def load_members(
     )
     inserted = _counts(con, f'"{table.name}"', f'"{INGEST_ID}"', first_id)
     rows = sum(inserted.values())
+    quarantined: dict[int, int] = {}
     if staged.number_lines is not None:
-        if not staged.number_lines(con, table.name, ingest_id, rows):
+        bad: list[tuple[int, str]] = []
+        numbered = staged.number_lines(con, table.name, ingest_id, rows, None)
+        if numbered is None:  # some rows were rejected: which records, and why
+            found = _rejected_positions(con, checked, staged.params)
+            if found is not None:
+                bad = found
+                positions = [k for k, _ in bad]
+                numbered = staged.number_lines(con, table.name, ingest_id, rows, positions)
+        if not numbered:
             _undo(con, table.name, ingest_id)
-            raise Restage("not one record per line, or some rows rejected")
-        staged.rows = rows
+            raise Restage("not one record per line, or too many rows rejected")
+        if bad:  # record k (from 0) is on line k + 2, below the one-line header
+            _quarantine_rows(con, bad, 2, ingest_id, source.display, table.name)
+            quarantined = {ingest_id: len(bad)}
+        staged.rows = rows + len(bad)
     if staged.stream is not None:
         staged.rows = staged.stream.rows
         extra_keys = _extra_keys(con, table.name, ingest_id)
@@ -227,7 +239,7 @@ def load_members(
             _undo(con, table.name, ingest_id)
             raise Restage("a key the sample did not show spells a table column")
         extras = dict.fromkeys(extra_keys, 0)
-    if rows < staged.rows:
+    if rows + sum(quarantined.values()) < staged.rows:
         if staged.sampled_keys and _rejected_spell_unseen_columns(con, staged, checked, table):
             _undo(con, table.name, ingest_id)
             raise Restage("a rejected line spells a table column the sample did not show")
@@ -248,8 +260,6 @@ def load_members(
             },
         )
         quarantined = _counts(con, "quarantine", "ingest_id", first_id)
-    else:
-        quarantined = {}
     if not staged.members:  # a single file's row count may be known only now
         members = [Member(source, ingest_id, staged.rows)]
     loaded = []
@@ -279,6 +289,60 @@ def _counts(
             [first_id],
         ).fetchall()
     )
+
+
+MAX_POSITIONED_REJECTS = 1000  # more rejected rows than this: the file is read the exact way
+
+
+def _rejected_positions(
+    con: duckdb.DuckDBPyConnection, checked: str, params: dict[str, Any]
+) -> list[tuple[int, str]] | None:
+    """(position from 0, reason) of each rejected row of a staged relation, in file order;
+    None when there are too many to place by position.
+
+    A second pass, numbering rows as DuckDB reads them (`row_number() OVER ()` keeps file
+    order but runs on one thread): cheaper than the exact path's copy of the file.
+    """
+    rows = con.execute(
+        f"""
+        SELECT k, _reason
+        FROM (SELECT row_number() OVER () - 1 AS k, _reason FROM {checked})
+        WHERE _reason IS NOT NULL
+        ORDER BY k
+        LIMIT {MAX_POSITIONED_REJECTS + 1}
+        """,
+        params,
+    ).fetchall()
+    return None if len(rows) > MAX_POSITIONED_REJECTS else [(int(k), r) for k, r in rows]
+
+
+def _quarantine_rows(
+    con: duckdb.DuckDBPyConnection,
+    bad: list[tuple[int, str]],
+    first_line: int,
+    ingest_id: int,
+    src: str,
+    table: str,
+) -> None:
+    """Quarantine rows found by position (their raw text is filled in from the file)."""
+    found = pa.table(
+        {
+            "line": pa.array([k + first_line for k, _ in bad], pa.int64()),
+            "reason": pa.array([r for _, r in bad], pa.string()),
+        }
+    )
+    view = f"_la_rejected_{ingest_id}"
+    con.register(view, found)
+    try:
+        con.execute(
+            f"""
+            INSERT INTO quarantine
+            SELECT $ingest, $src, line, $tbl, reason, NULL FROM {view} ORDER BY line
+            """,
+            {"ingest": ingest_id, "src": src, "tbl": table},
+        )
+    finally:
+        con.unregister(view)
 
 
 class Restage(Exception):

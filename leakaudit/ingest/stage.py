@@ -30,6 +30,8 @@ from leakaudit.store import scalar
 
 Advance = Callable[[int], None]
 OpenBatches = Callable[[int], Iterable[LineBatch]]  # chunk size → the file's line batches
+# (connection, table, ingest id, rows inserted, positions of rejected records) → done?
+NumberLines = Callable[[duckdb.DuckDBPyConnection, str, int, int, list[int] | None], bool | None]
 HEAD_LINES = 1000  # lines kept from the start of a CSV file to read its header from
 _counter = itertools.count(1)
 
@@ -64,7 +66,7 @@ class Staged:
     members: list[Member] | None = None  # several files at once: rows carry _src, _ingest
     # CSV fast path: rows are inserted with line 0, then this numbers them from their row ids
     # (True), or finds it cannot (False: the loader deletes them and stages the exact way).
-    number_lines: Callable[[duckdb.DuckDBPyConnection, str, int, int], bool] | None = None
+    number_lines: NumberLines | None = None
 
     def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         """Make `relation` readable (again): a stream is read once per registration."""
@@ -326,15 +328,35 @@ def stage_csv_fast(
         FROM {reader}
     )"""
 
-    def number_lines(con: duckdb.DuckDBPyConnection, table: str, ingest_id: int, rows: int) -> bool:
-        advance(source.path.stat().st_size)
-        if scalar(con, f"SELECT count(*) FROM {rejects}") or rows != count_lines(source) - 1:
+    def number_lines(
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        ingest_id: int,
+        rows: int,
+        skipped: list[int] | None,
+    ) -> bool | None:
+        """Set each inserted row's line from its position. `skipped`: the positions (0-based,
+        sorted) of records rejected by validation; None asks whether they are needed."""
+        if scalar(con, f"SELECT count(*) FROM {rejects}"):
+            return False  # DuckDB dropped malformed records: positions are not records
+        records = count_lines(source) - 1  # one record per line, if the case holds
+        if skipped is None and rows < records:
+            return None  # some rows were rejected, or some records span lines: find out
+        if rows + len(skipped or []) != records:
             return False
+        advance(source.path.stat().st_size)
         if rows:
-            # Rows of one INSERT get consecutive row ids in insertion (= file) order.
+            # Rows of one INSERT get consecutive row ids in insertion (= file) order; the
+            # n-th inserted row is the record after n + (records rejected before it).
+            bounds = [k - i for i, k in enumerate(skipped or [])]  # first row past each
+            cases = " ".join(
+                f"WHEN rowid - $base >= $b{i} THEN {i + 1}" for i in reversed(range(len(bounds)))
+            )
+            shift = f"+ CASE {cases} ELSE 0 END" if cases else ""
             con.execute(
                 f"""
-                UPDATE "{table}" SET "{SOURCE_LINE}" = rowid - $base + 2
+                UPDATE "{table}"
+                SET "{SOURCE_LINE}" = rowid - $base + 2 {shift}
                 WHERE "{INGEST_ID}" = $ingest
                 """,
                 {
@@ -344,6 +366,7 @@ def stage_csv_fast(
                         [ingest_id],
                     ),
                     "ingest": ingest_id,
+                    **{f"b{i}": b for i, b in enumerate(bounds)},
                 },
             )
         return True
@@ -354,6 +377,7 @@ def stage_csv_fast(
         names,
         "text",
         header_line=1,
+        raw_from_lines=True,
         params=params,
         number_lines=number_lines,
         cleanup=[f"TABLE {rejects}", f"TABLE {rejects}_scan"],
