@@ -198,12 +198,30 @@ def staff_action_scope(action: str) -> str:
     return "media" if action in STAFF_ACTIONS else "unknown"
 
 
-def staff_entry(world: World, staff_id: str) -> Row:
-    """The directory row of a staff id; unknown staff are humans without a team."""
-    for entry in world.get("staff", []):
-        if entry["staff_id"] == staff_id:
-            return entry
-    return {"staff_id": staff_id, "team": None, "kind": "human"}
+def staff_entry(world: World, staff_id: str, ts: datetime) -> Row:
+    """The directory row of a staff id at `ts` (semantics.md, several directory rows): the
+    latest-starting one whose employment covers ts, else the last that began before ts, else
+    the first. Unknown staff are humans without a team."""
+    rows = [e for e in world.get("staff", []) if e["staff_id"] == staff_id]
+    if not rows:
+        return {"staff_id": staff_id, "team": None, "kind": "human"}
+
+    def began(e: Row) -> bool:
+        return e.get("active_from") is None or e["active_from"] <= ts
+
+    def covers(e: Row) -> bool:
+        return began(e) and (e.get("active_to") is None or ts < e["active_to"])
+
+    def latest(entries: list[Row]) -> Row:  # an open start is the earliest; first on ties
+        return max(entries, key=lambda e: (e.get("active_from") is not None, e.get("active_from")))
+
+    covering = [e for e in rows if covers(e)]
+    if covering:
+        return latest(covering)
+    past = [e for e in rows if began(e)]
+    if past:
+        return latest(past)
+    return min(rows, key=lambda e: e["active_from"])
 
 
 def staff_targets(world: World, action: Row) -> set[str | None]:
@@ -236,7 +254,7 @@ def consent_covers(world: World, consent: Row, action: Row, target: str | None) 
     media or account action (`*` never covers live).
     """
     ts = action["ts"]
-    team = staff_entry(world, action["staff_id"])["team"]
+    team = staff_entry(world, action["staff_id"], action["ts"])["team"]
     grantees = {"*", action["staff_id"]} | ({f"team:{team}"} if team is not None else set())
     scope = staff_action_scope(action["action"])
     scope_ok = consent["scope"] == scope or (
@@ -319,7 +337,8 @@ def staff_without_consent(world: World) -> Result:
     """
     found: Result = set()
     for action in world.get("staff_access", []):
-        if not served(action) or staff_entry(world, action["staff_id"])["kind"] == "service":
+        entry = staff_entry(world, action["staff_id"], action["ts"])
+        if not served(action) or entry["kind"] == "service":
             continue
         if action["action"] == "lookup" or staff_action_scope(action["action"]) == "live":
             continue

@@ -102,16 +102,23 @@ def partner_links(draw: st.DrawFn) -> Row:
 
 @st.composite
 def staff_directory(draw: st.DrawFn) -> list[Row]:
-    """Distinct staff ids; some ids of STAFF stay unknown to the directory."""
+    """Staff ids with one or two directory rows (a rehire, a move between teams), some with
+    an employment interval; some ids of STAFF stay unknown to the directory."""
     ids = draw(st.lists(st.sampled_from(STAFF), max_size=len(STAFF), unique=True))
-    return [
-        {
-            "staff_id": staff_id,
-            "team": draw(st.none() | st.sampled_from(TEAMS)),
-            "kind": draw(st.sampled_from([None, "human", "service"])),
-        }
-        for staff_id in ids
-    ]
+    rows = []
+    for staff_id in ids:
+        for _ in range(draw(st.integers(1, 2))):
+            start, end = draw(interval()) if draw(st.booleans()) else (None, None)
+            rows.append(
+                {
+                    "staff_id": staff_id,
+                    "team": draw(st.none() | st.sampled_from(TEAMS)),
+                    "kind": draw(st.sampled_from([None, "human", "service"])),
+                    "active_from": start,
+                    "active_to": end,
+                }
+            )
+    return rows
 
 
 grantees = st.sampled_from(

@@ -259,9 +259,10 @@ SELECT
     nullif(own_account_id, '') AS own_account_id,
     coalesce(kind, 'human') AS kind,
     active_from,
-    active_to
-FROM staff
-QUALIFY row_number() OVER (PARTITION BY staff_id ORDER BY _source_file, _source_line) = 1;
+    active_to,
+    _source_file,
+    _source_line
+FROM staff;
 
 -- One row per staff action (every outcome) with the acting principal as the directory knows
 -- it. Principals unknown to the directory are humans.
@@ -298,7 +299,20 @@ SELECT
     sa._source_line
 FROM staff_access AS sa
 LEFT JOIN staff_member AS sm
-    ON sm.staff_id = sa.staff_id;
+    ON sm.staff_id = sa.staff_id
+-- A staff_id may have several directory rows (a rehire, a move to another team): an action
+-- takes the row whose employment covers it; else the last one that began before it (the
+-- action came after it ended); else the first one (the action came before any began).
+QUALIFY row_number() OVER (
+    PARTITION BY sa.rowid
+    ORDER BY
+        coalesce(sm.active_from <= sa.ts, true) AND coalesce(sa.ts < sm.active_to, true) DESC,
+        coalesce(sm.active_from <= sa.ts, true) DESC,
+        CASE WHEN coalesce(sm.active_from <= sa.ts, true) THEN sm.active_from END DESC,
+        sm.active_from,
+        sm._source_file,
+        sm._source_line
+) = 1;
 
 -- One row per staff action and target account: account_id, else the device's owners at the
 -- action time, else the owners of the media's device at capture time, else NULL (unknown).
