@@ -10,23 +10,20 @@ WITH foreign_session AS (
         AND session_id IS NOT NULL
         AND NOT legit_by_ownership
 ),
-session_access AS (
+crossing_session AS (
     SELECT
-        cao.*
+        cao.session_id,
+        cao.account_id
     FROM customer_access_owner AS cao
     JOIN foreign_session AS fs
         ON fs.session_id = cao.session_id
         AND fs.account_id = cao.account_id
     WHERE cao.is_served
-),
-crossing_session AS (
-    SELECT
-        session_id,
-        account_id
-    FROM session_access
-    GROUP BY session_id, account_id
-    HAVING count(DISTINCT owner_account_id) >= 2
+    GROUP BY cao.session_id, cao.account_id
+    HAVING count(DISTINCT cao.owner_account_id) >= 2
 )
+-- The offending rows are filtered before the join, so the derived columns (media_key, ...)
+-- are computed for them alone.
 SELECT
     sa.session_id,
     sa.account_id,
@@ -40,8 +37,9 @@ SELECT
     sa.owner_account_id AS exposure_owner,
     sa.media_key AS exposure_item,
     sa.is_view AS exposure_viewed
-FROM session_access AS sa
+FROM customer_access_owner AS sa
 JOIN crossing_session AS cs
     ON cs.session_id = sa.session_id
     AND cs.account_id = sa.account_id
-WHERE NOT sa.legit_by_ownership
+WHERE sa.is_served
+    AND NOT sa.legit_by_ownership
