@@ -592,3 +592,85 @@ def test_csv_rows_rejected_in_a_one_line_per_record_file_keep_exact_lines(
         "SELECT source_line, raw FROM quarantine ORDER BY source_line"
     ).fetchall() == [(i + 2, f"A{i},nest,not-a-date") for i in sorted(bad)]
     assert len(exact_reads) == (0 if max_positioned >= len(bad) else 1)
+
+
+def test_csv_with_blank_lines_before_its_header(tmp_path, store):
+    path = tmp_path / "partner_links.csv"
+    path.write_text("\n\naccount_id,partner,linked_at\nA,nest,2024-01-01\n")
+    ingest_paths(store, [path])
+    assert _lines(store, "partner_links") == [(4, "A")]
+
+
+def test_file_names_with_glob_characters_are_read_as_themselves(tmp_path, store):
+    """DuckDB's readers expand `[`, `*` and `?`: `a[1].csv` must not read `a1.csv`."""
+    for fmt in ("csv", "parquet"):
+        folder = tmp_path / fmt / "partner_links"
+        folder.mkdir(parents=True)
+        other = [{"account_id": "OTHER", "partner": "p", "linked_at": "2024-01-01"}]
+        mine = [{"account_id": "MINE", "partner": "p", "linked_at": "2024-01-01"}]
+        write_table(folder, "a1", other, fmt).rename(folder / f"a1.{fmt}")
+        write_table(folder, "x", mine, fmt).rename(folder / f"a[1].{fmt}")
+        ingest_paths(store, [folder / f"a[1].{fmt}"])
+    rows = store.con.execute("SELECT account_id, _source_file FROM partner_links").fetchall()
+    assert sorted(a for a, _ in rows) == ["MINE", "MINE"]
+    assert all(f.endswith(("a[1].csv", "a[1].parquet")) for _, f in rows)
+
+
+def test_parquet_in_hive_style_folders_keeps_its_own_columns(tmp_path, store):
+    for day in ("dt=2024-01-01", "dt=2024-01-02"):
+        (tmp_path / "partner_links" / day).mkdir(parents=True)
+        rows = [{"account_id": day, "partner": "p", "linked_at": "2024-01-01"}]
+        write_table(tmp_path / "partner_links" / day, "part", rows, "parquet")
+    report = ingest_paths(store, [tmp_path / "partner_links"], as_table="partner_links")
+    assert (report.rows, report.rejected) == (2, 0)
+    assert store.con.execute("SELECT DISTINCT _extra FROM partner_links").fetchall() == [(None,)]
+
+
+def test_a_parquet_group_read_error_names_the_group(tmp_path, store):
+    folder = tmp_path / "partner_links"
+    folder.mkdir()
+    for name in ("p1", "p2", "p3"):
+        rows = [
+            {"account_id": f"{name}-{i}", "partner": "p", "linked_at": "2024-01-01"}
+            for i in range(500)
+        ]
+        write_table(folder, name, rows, "parquet")
+    data = bytearray((folder / "p3.parquet").read_bytes())
+    data[100:400] = bytes(300)  # a data page; the footer stays readable
+    (folder / "p3.parquet").write_bytes(bytes(data))
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [folder])
+    assert "one of 3 Parquet files read together (p1.parquet … p3.parquet)" in str(caught.value)
+    assert store.table_rows("partner_links") == 0
+
+
+def test_report_and_ingest_ids_follow_the_input_order(tmp_path, store):
+    folder = tmp_path / "partner_links"
+    folder.mkdir()
+    row = {"account_id": "A", "partner": "p", "linked_at": "2024-01-01"}
+    write_table(folder, "p1", [row], "parquet")
+    write_table(folder, "p2", [{**row, "extra": "x"}], "parquet")  # other columns
+    write_table(folder, "p3", [{**row, "account_id": "B"}], "parquet")
+    ingest_paths(store, [folder / "p3.parquet"])
+    report = ingest_paths(store, [folder])
+    assert [(f.path.rsplit("/", 1)[-1], f.skipped) for f in report.files] == [
+        ("p1.parquet", False),
+        ("p2.parquet", False),
+        ("p3.parquet", True),
+    ]
+    logged = store.con.execute("SELECT path FROM ingest_log ORDER BY ingest_id").fetchall()
+    assert [p.rsplit("/", 1)[-1] for (p,) in logged] == ["p3.parquet", "p1.parquet", "p2.parquet"]
+
+
+def test_json_lines_with_an_empty_key_and_raw_text_ending_in_backslash_x0a(tmp_path, store):
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(
+        '{"account_id":"A","partner":"p","linked_at":"2024-01-01","":1}\n'
+        '{"account_id":"B","partner":"p","linked_at":"x","a":"\\x0A'
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (1, 1)
+    assert store.con.execute("SELECT _extra FROM partner_links").fetchall() == [('{"":1}',)]
+    assert store.con.execute("SELECT raw FROM quarantine").fetchall() == [
+        ('{"account_id":"B","partner":"p","linked_at":"x","a":"\\x0A',)
+    ]

@@ -6,10 +6,11 @@ a few rows through exactly the same validation (rule tests, notebooks).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
-from leakaudit.errors import InputError, StrictModeError
+from leakaudit.errors import InputError, StrictModeError, one_line
 from leakaudit.ingest.discover import SourceFile, discover
 from leakaudit.ingest.lines import split_lines
 from leakaudit.ingest.load import Loaded, Restage, describe_unknown, load_members, load_staged
@@ -105,11 +107,20 @@ def _drop(store: Store, staged: Staged) -> None:
             store.con.execute(f"DROP {kind} IF EXISTS {name}")
 
 
+def _next_ingest_id(store: Store) -> int:
+    return int(scalar(store.con, "SELECT nextval('ingest_id_seq')"))
+
+
 def _load_and_log(
-    store: Store, source: SourceFile, sha256: str, size: int, progress: Progress
+    store: Store,
+    source: SourceFile,
+    sha256: str,
+    size: int,
+    progress: Progress,
+    ingest_id: int | None = None,
 ) -> FileResult:
     con = store.con
-    ingest_id = int(scalar(con, "SELECT nextval('ingest_id_seq')"))
+    ingest_id = _next_ingest_id(store) if ingest_id is None else ingest_id
     staged = stage_file(con, source, progress.advance)
     try:
         loaded = _load(con, staged, source, ingest_id)
@@ -186,26 +197,30 @@ def ingest_paths(
     sources = discover(paths, as_table)
     report = IngestReport()
     seen: set[tuple[str, str]] = set()
+    done: dict[str, FileResult] = {}  # by display path: the report keeps the input order
     with store.transaction():
         todo: list[tuple[SourceFile, str]] = []
         for source in sources:
             sha256 = sha256_file(source.path)
             if (sha256, source.table) in seen or _already_ingested(store, sha256, source.table):
-                report.files.append(FileResult(source.display, source.table, sha256, skipped=True))
+                done[source.display] = FileResult(
+                    source.display, source.table, sha256, skipped=True
+                )
                 continue
             seen.add((sha256, source.table))
             todo.append((source, sha256))
         for run in _runs(todo):
             if len(run) > 1:
-                report.files.extend(_load_parquet_run(store, run, progress))
+                done.update((r.path, r) for r in _load_parquet_run(store, run, progress))
                 continue
             source, sha256 = run[0]
             size = source.path.stat().st_size
             progress.start(source.display, size)
             try:
-                report.files.append(_load_and_log(store, source, sha256, size, progress))
+                done[source.display] = _load_and_log(store, source, sha256, size, progress)
             finally:
                 progress.finish()
+        report.files = [done[source.display] for source in sources]
         if strict and report.rejected:
             raise _strict_error(store, report)
     return report
@@ -236,8 +251,12 @@ def _runs(todo: list[tuple[SourceFile, str]]) -> list[list[tuple[SourceFile, str
 def _load_parquet_run(
     store: Store, run: list[tuple[SourceFile, str]], progress: Progress
 ) -> list[FileResult]:
-    """Load Parquet files of one table; those with the same columns in one pass."""
+    """Load Parquet files of one table; those with the same columns in one pass.
+
+    Ingest ids follow the files' order, whichever pass reads them.
+    """
     con = store.con
+    ids = {source.display: _next_ingest_id(store) for source, _ in run}
     by_columns: dict[tuple[tuple[str, str], ...], list[tuple[SourceFile, str]]] = {}
     for source, sha256 in run:
         columns = tuple(parquet_columns(con, source.path, source.path))
@@ -251,7 +270,9 @@ def _load_parquet_run(
             for (source, sha256), size in zip(files, sizes, strict=True):
                 progress.start(source.display, size)
                 try:
-                    results[source.display] = _load_and_log(store, source, sha256, size, progress)
+                    results[source.display] = _load_and_log(
+                        store, source, sha256, size, progress, ids[source.display]
+                    )
                 finally:
                     progress.finish()
             continue
@@ -260,11 +281,11 @@ def _load_parquet_run(
         try:
             counts = parquet_rows(con, [str(source.path) for source, _ in files])
             members = [
-                Member(source, int(scalar(con, "SELECT nextval('ingest_id_seq')")), rows)
+                Member(source, ids[source.display], rows)
                 for (source, _), rows in zip(files, counts, strict=True)
             ]
             staged = stage_parquet_group(con, members, list(columns))
-            with read_errors(files[0][0]):
+            with _group_read_errors(files):
                 loaded = load_members(con, staged, members)
             _drop(store, staged)
             progress.advance(sum(sizes))
@@ -275,6 +296,20 @@ def _load_parquet_run(
         finally:
             progress.finish()
     return [results[source.display] for source, _ in run]
+
+
+@contextlib.contextmanager
+def _group_read_errors(files: list[tuple[SourceFile, str]]) -> Iterator[None]:
+    """A read error in a group names the group: DuckDB does not always say which file."""
+    try:
+        yield
+    except (OSError, pa.ArrowInvalid, duckdb.Error) as exc:
+        first, last = files[0][0], files[-1][0]
+        raise InputError(
+            f"Cannot read one of {len(files)} Parquet files read together "
+            f"({first.path.name} … {last.path.name}): {one_line(exc)}",
+            first.path.parent,
+        ) from exc
 
 
 def _strict_error(store: Store, report: IngestReport) -> StrictModeError:

@@ -112,7 +112,6 @@ def load_members(
     Returns each file's counts; raises on a missing column, naming the first file.
     """
     source, ingest_id = members[0].source, members[0].ingest_id
-    first_id = min(m.ingest_id for m in members)
     table = TABLES[source.table]
     matched, extras = map_columns(staged.names, table.name)
     missing = [c for c in table.required if c not in matched]
@@ -213,7 +212,8 @@ def load_members(
             **staged.params,
         },
     )
-    inserted = _counts(con, f'"{table.name}"', f'"{INGEST_ID}"', first_id)
+    ids = {m.ingest_id for m in members}
+    inserted = _counts(con, f'"{table.name}"', f'"{INGEST_ID}"', ids)
     rows = sum(inserted.values())
     quarantined: dict[int, int] = {}
     if staged.number_lines is not None:
@@ -259,7 +259,7 @@ def load_members(
                 **staged.params,
             },
         )
-        quarantined = _counts(con, "quarantine", "ingest_id", first_id)
+        quarantined = _counts(con, "quarantine", "ingest_id", ids)
     if not staged.members:  # a single file's row count may be known only now
         members = [Member(source, ingest_id, staged.rows)]
     loaded = []
@@ -280,15 +280,14 @@ def load_members(
 
 
 def _counts(
-    con: duckdb.DuckDBPyConnection, table: str, id_column: str, first_id: int
+    con: duckdb.DuckDBPyConnection, table: str, id_column: str, ids: set[int]
 ) -> dict[int, int]:
-    """Rows per ingest id from `first_id` on (the ids this load assigned are the newest)."""
-    return dict(
-        con.execute(
-            f"SELECT {id_column}, count(*) FROM {table} WHERE {id_column} >= ? GROUP BY 1",
-            [first_id],
-        ).fetchall()
-    )
+    """Rows per ingest id, for the ids of this load."""
+    rows = con.execute(
+        f"SELECT {id_column}, count(*) FROM {table} WHERE {id_column} BETWEEN ? AND ? GROUP BY 1",
+        [min(ids), max(ids)],
+    ).fetchall()
+    return {int(i): int(n) for i, n in rows if i in ids}
 
 
 MAX_POSITIONED_REJECTS = 1000  # more rejected rows than this: the file is read the exact way

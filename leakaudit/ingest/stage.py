@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import itertools
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -76,6 +77,12 @@ class Staged:
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         if self.stream is not None:
             self.stream.unregister(con)
+
+
+def glob_literal(path: Path | str) -> str:
+    """A path DuckDB's file readers take as itself: they expand `*`, `?` and `[` as globs, so
+    `a[1].csv` would read `a1.csv`. Each becomes a one-character class."""
+    return re.sub(r"([*?\[])", r"[\1]", str(path))
 
 
 def _temp_name(prefix: str) -> str:
@@ -173,6 +180,9 @@ def _json_keys(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
 
 
 def _json_path(name: str) -> str:
+    """A JSON path to the top-level key `name` (the empty key as the JSON pointer `/`)."""
+    if not name:
+        return "/"
     return '$."' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -223,7 +233,10 @@ def stage_jsonl(
             _pre_error,
             _text,
             -- read only by the quarantine pass
-            regexp_replace(coalesce(_text, CAST(raw AS VARCHAR)), '(\\n|\\\\x0A)$', '') AS _raw,
+            coalesce(
+                regexp_replace(_text, '\\n$', ''),
+                regexp_replace(CAST(raw AS VARCHAR), '\\\\x0A$', '')
+            ) AS _raw,
             -- more keys than table columns present: the rest go to `_extra`
             CASE WHEN _pre_error IS NULL
                     AND len(json_keys(_text)) > list_count(list_select(_types, $json_matched))
@@ -287,7 +300,7 @@ def _read_csv(
         max_line_size = 16777216
     )"""
     return sql, {
-        "csv_path": str(source.path),
+        "csv_path": glob_literal(source.path),
         "csv_skip": skip,
         "csv_columns": {f"c{i}": "VARCHAR" for i in range(n_columns)},
         "csv_compression": source.compression or "none",
@@ -316,11 +329,14 @@ def stage_csv_fast(
     inserted row. Otherwise the loader deletes the rows and stages the exact way.
     """
     head = _head(source)
-    if not head or head[0].count(b'"') % 2:
-        return None  # empty, or a header record that goes on past line 1
-    names = _parse_header(source.path, head, 1, 1)
-    if not names or names == [""]:
+    if not head or not head[0].strip(b"\r") or head[0].count(b'"') % 2:
+        return None  # empty, a blank first line, or a header that goes on past line 1
+    try:
+        names = _parse_header(source.path, head, 1, 1)
+    except InputError:
         return None  # the exact path reports it, with its line
+    if not names or names == [""]:
+        return None
     rejects = _temp_name("rejects")
     reader, params = _read_csv(source, len(names), rejects, skip=1)
     relation = f"""(
@@ -506,7 +522,8 @@ def parquet_columns(
     """A Parquet file's (column name, DuckDB type) pairs, from its footer."""
     try:
         described = con.execute(
-            "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}
+            "DESCRIBE SELECT * FROM read_parquet($path, hive_partitioning = false)",
+            {"path": glob_literal(path)},
         ).fetchall()
     except duckdb.Error as exc:
         raise InputError(f"Cannot read this Parquet file: {one_line(exc)}", shown) from exc
@@ -518,13 +535,13 @@ def parquet_rows(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[int]:
     counts = dict(
         con.execute(
             "SELECT file_name, sum(num_rows) FROM parquet_file_metadata($paths) GROUP BY 1",
-            {"paths": paths},
+            {"paths": [glob_literal(p) for p in paths]},
         ).fetchall()
     )
     return [
         int(counts[p])
         if p in counts
-        else int(scalar(con, "SELECT count(*) FROM read_parquet($p)", {"p": p}))
+        else int(scalar(con, "SELECT count(*) FROM read_parquet($p)", {"p": glob_literal(p)}))
         for p in paths
     ]
 
@@ -540,7 +557,10 @@ def _parquet_relation(n_columns: int, provenance: str = "", join: str = "") -> s
             NULL::VARCHAR AS _raw,
             {provenance}
             {_column_list(n_columns)}
-        FROM read_parquet($parquet_paths, file_row_number = true, filename = {with_file})
+        FROM read_parquet(
+            $parquet_paths, file_row_number = true, filename = {with_file},
+            hive_partitioning = false
+        )
             AS t({aliases}){join}
     )"""
 
@@ -563,7 +583,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: A
         "typed",
         types=[kind for _, kind in columns],
         temp_dir=temp_dir,
-        params={"parquet_paths": [str(path)]},
+        params={"parquet_paths": [glob_literal(path)]},
         rows=parquet_rows(con, [str(path)])[0],
     )
 
@@ -605,7 +625,7 @@ def stage_parquet_group(
         [name for name, _ in columns],
         "typed",
         types=[kind for _, kind in columns],
-        params={"parquet_paths": [str(m.source.path) for m in members]},
+        params={"parquet_paths": [glob_literal(m.source.path) for m in members]},
         rows=sum(m.rows for m in members),
         members=members,
         cleanup=[f"ARROW {mapping}"],
