@@ -35,7 +35,6 @@ class LineBatch:
     starts: np.ndarray
     ends: np.ndarray
     nbytes: int  # bytes of the file this batch covers, for progress
-    with_quotes: bool = False
 
     @property
     def count(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import pyarrow as pa
@@ -226,8 +226,9 @@ def load_members(
                 positions = [k for k, _ in bad]
                 numbered = staged.number_lines(con, table.name, ingest_id, rows, positions)
         if not numbered:
-            _undo(con, table.name, ingest_id)
-            raise Restage("not one record per line, or too many rows rejected")
+            _restage(
+                con, table.name, ingest_id, "not one record per line, or too many rows rejected"
+            )
         if bad:  # record k (from 0) is on line k + 2, below the one-line header
             _quarantine_rows(con, bad, 2, ingest_id, source.display, table.name)
             quarantined = {ingest_id: len(bad)}
@@ -236,13 +237,18 @@ def load_members(
         staged.rows = staged.stream.rows
         extra_keys = _extra_keys(con, table.name, ingest_id)
         if any(key.strip().lower() in table.column_names for key in extra_keys):
-            _undo(con, table.name, ingest_id)
-            raise Restage("a key the sample did not show spells a table column")
+            _restage(
+                con, table.name, ingest_id, "a key the sample did not show spells a table column"
+            )
         extras = dict.fromkeys(extra_keys, 0)
     if rows + sum(quarantined.values()) < staged.rows:
         if staged.sampled_keys and _rejected_spell_unseen_columns(con, staged, checked, table):
-            _undo(con, table.name, ingest_id)
-            raise Restage("a rejected line spells a table column the sample did not show")
+            _restage(
+                con,
+                table.name,
+                ingest_id,
+                "a rejected line spells a table column the sample did not show",
+            )
         staged.prepare(con)
         con.execute(
             f"""
@@ -262,7 +268,6 @@ def load_members(
         quarantined = _counts(con, "quarantine", "ingest_id", ids)
     if not staged.members:  # a single file's row count may be known only now
         members = [Member(source, ingest_id, staged.rows)]
-    loaded = []
     for member in members:
         rows = inserted.get(member.ingest_id, 0)
         rejected = quarantined.get(member.ingest_id, 0)
@@ -272,8 +277,16 @@ def load_members(
                 "nothing was ingested. Please report this file.",
                 member.source.path,
             )
-        unknown = _unknown_values(con, table.name, member.ingest_id, table.columns)
-        loaded.append(Loaded(rows, rejected, list(extras), unknown))
+    unknown = _unknown_values(con, table.name, ids, table.columns)
+    loaded = [
+        Loaded(
+            inserted.get(m.ingest_id, 0),
+            quarantined.get(m.ingest_id, 0),
+            list(extras),
+            unknown.get(m.ingest_id, {}),
+        )
+        for m in members
+    ]
     if staged.raw_from_lines and loaded[0].rejected:
         _fill_raw_text(con, staged, source, ingest_id)
     return loaded
@@ -348,8 +361,10 @@ class Restage(Exception):
     """The fast staging of a file did not hold; stage it the exact way and load it again."""
 
 
-def _undo(con: duckdb.DuckDBPyConnection, table: str, ingest_id: int) -> None:
+def _restage(con: duckdb.DuckDBPyConnection, table: str, ingest_id: int, why: str) -> NoReturn:
+    """Take back what a fast staging inserted, and ask for the exact one."""
     con.execute(f'DELETE FROM "{table}" WHERE "{INGEST_ID}" = ?', [ingest_id])
+    raise Restage(why)
 
 
 def _rejected_spell_unseen_columns(
@@ -378,28 +393,34 @@ def _extra_keys(con: duckdb.DuckDBPyConnection, table: str, ingest_id: int) -> l
 
 
 def _unknown_values(
-    con: duckdb.DuckDBPyConnection, table: str, ingest_id: int, columns: tuple[Column, ...]
-) -> dict[str, dict[str, int]]:
-    """Counts of enumerated values outside the SPEC's lists, per column (kept, not rejected)."""
+    con: duckdb.DuckDBPyConnection, table: str, ids: set[int], columns: tuple[Column, ...]
+) -> dict[int, dict[str, dict[str, int]]]:
+    """Counts of enumerated values outside the SPEC's lists, per ingest id and column (kept,
+    not rejected); one query for all the files of a load."""
     enums = [c for c in columns if c.is_enum]
     if not enums:
         return {}
     parts = [
-        f"""SELECT '{c.name}' AS col, "{c.name}" AS value, count(*) AS n
+        f"""SELECT "{INGEST_ID}" AS id, '{c.name}' AS col, "{c.name}" AS value, count(*) AS n
             FROM "{table}"
-            WHERE "{INGEST_ID}" = $ingest
+            WHERE "{INGEST_ID}" BETWEEN $first AND $last
               AND "{c.name}" IS NOT NULL
               AND NOT list_contains($v{i}, "{c.name}")
             GROUP BY ALL"""
         for i, c in enumerate(enums)
     ]
     rows = con.execute(
-        " UNION ALL ".join(parts) + " ORDER BY col, value",
-        {"ingest": ingest_id, **{f"v{i}": list(c.values) for i, c in enumerate(enums)}},
+        " UNION ALL ".join(parts) + " ORDER BY id, col, value",
+        {
+            "first": min(ids),
+            "last": max(ids),
+            **{f"v{i}": list(c.values) for i, c in enumerate(enums)},
+        },
     ).fetchall()
-    unknown: dict[str, dict[str, int]] = {}
-    for col, value, n in rows:
-        unknown.setdefault(col, {})[value] = int(n)
+    unknown: dict[int, dict[str, dict[str, int]]] = {}
+    for ingest_id, col, value, n in rows:
+        if ingest_id in ids:
+            unknown.setdefault(int(ingest_id), {}).setdefault(col, {})[value] = int(n)
     return unknown
 
 

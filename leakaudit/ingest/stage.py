@@ -44,7 +44,8 @@ class Staged:
     relation: str  # a temp table, or a parenthesised SELECT, with _line, _pre_error, _raw, c0 …
     name: str  # a unique prefix for the loader's own temp tables
     names: list[str]  # the file's column names, in order (c0 … cN)
-    kind: str  # text (VARCHAR cells) | json (JSON values) | typed (Parquet types)
+    kind: str  # text (CSV cells) | json (JSON Lines values as text, `_t<i>` their JSON types)
+    #            | typed (Parquet's own types)
     types: list[str] = field(default_factory=list)  # DuckDB type of each column (typed only)
     header_line: int | None = None  # CSV: the physical line of the header row
     raw_from_lines: bool = False  # CSV: fetch `_raw` of bad rows from the file afterwards
@@ -66,7 +67,8 @@ class Staged:
     sampled_keys: bool = False  # JSON Lines: `names` come from the file's first megabyte
     members: list[Member] | None = None  # several files at once: rows carry _src, _ingest
     # CSV fast path: rows are inserted with line 0, then this numbers them from their row ids
-    # (True), or finds it cannot (False: the loader deletes them and stages the exact way).
+    # (True), finds it cannot (False: the loader deletes them and stages the exact way), or
+    # needs the positions of the rejected records first (None).
     number_lines: NumberLines | None = None
 
     def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -344,6 +346,8 @@ def stage_csv_fast(
         FROM {reader}
     )"""
 
+    line_count: list[int] = []
+
     def number_lines(
         con: duckdb.DuckDBPyConnection,
         table: str,
@@ -355,7 +359,9 @@ def stage_csv_fast(
         sorted) of records rejected by validation; None asks whether they are needed."""
         if scalar(con, f"SELECT count(*) FROM {rejects}"):
             return False  # DuckDB dropped malformed records: positions are not records
-        records = count_lines(source) - 1  # one record per line, if the case holds
+        if not line_count:  # read once: this may be asked twice (before and after rejects)
+            line_count.append(count_lines(source))
+        records = line_count[0] - 1  # one record per line, if the case holds
         if skipped is None and rows < records:
             return None  # some rows were rejected, or some records span lines: find out
         if rows + len(skipped or []) != records:
