@@ -549,23 +549,52 @@ def test_parquet_files_of_one_table_are_read_together_each_with_its_own_provenan
         (' {"account_id":"A","partner":"p","linked_at":"2024-01-01"}', None, None),
         ('["account_id"]', None, "JSON value is array, not an object"),
         ('{"account_id":"A","partner":"p","linked_at":"2024-01-01"', None, "malformed JSON"),
+        ('{"linked_at":"2024-01-01","account_id":"A","partner":"p"}', None, None),
+        (
+            '{"account_id":"A","partner":"p","linked_at":"2024-01-01","unlinked_at":null}',
+            None,
+            None,
+        ),
+        (
+            '{"account_id":"A","partner":"p","unlinked_at":null,"linked_at":"2024-01-01"}',
+            None,
+            None,
+        ),
+        ('{"account_id":"A","partner":"[p]","linked_at":"2024-01-01"}', None, None),
+        (
+            '{"account_id":"A","partner":"p","linked_at":"2024-01-01","z":null,"unlinked_at":null}',
+            {"z": None},
+            None,
+        ),
+        (
+            '{"account_id":"A","partner":null,"linked_at":"2024-01-01"}',
+            None,
+            'missing required value in column "partner"',
+        ),
     ],
 )
-def test_json_lines_of_every_shape_read_the_same(tmp_path, store, line, extra, reason):
-    """Lines the loader reads the cheap way (compact, only scalar values) and the others
-    (spaces, escapes, nested values, not an object, malformed) give the same answers."""
+@pytest.mark.parametrize(
+    "first", [None, '{"account_id":"F","partner":"f","linked_at":"2024-01-01"}']
+)
+def test_json_lines_of_every_shape_read_the_same(tmp_path, store, line, extra, reason, first):
+    """Lines the loader reads the cheap way (compact, only scalar values, the first line's
+    keys) and the others (spaces, escapes, nested values, other keys or order, not an
+    object, malformed) give the same answers, as the file's first line or after one."""
     import json as json_module
 
     path = tmp_path / "partner_links.jsonl"
-    path.write_text(line + "\n")
+    path.write_text((first + "\n" if first else "") + line + "\n")
     ingest_paths(store, [path])
+    n = 2 if first else 1
     if reason is None:
-        got = store.con.execute("SELECT account_id, _extra FROM partner_links").fetchall()
+        got = store.con.execute(
+            "SELECT account_id, _extra FROM partner_links WHERE _source_line = ?", [n]
+        ).fetchall()
         assert len(got) == 1 and got[0][0].startswith("A")
         assert (json_module.loads(got[0][1]) if got[0][1] else None) == extra
     else:
         got = store.con.execute("SELECT source_line, reason FROM quarantine").fetchall()
-        assert got == [(1, reason)]
+        assert got == [(n, reason)]
 
 
 @pytest.mark.parametrize("max_positioned", [1000, 2])

@@ -44,6 +44,7 @@ class SourceFile:
     table: str
     format: str  # csv | jsonl | parquet
     compression: str | None  # gzip | zstd | None
+    lines: int | None = None  # physical lines, when counted while hashing (uncompressed text)
 
     @property
     def display(self) -> str:

@@ -59,14 +59,11 @@ def _text(i: int) -> str:
     """SQL for file column `i` as trimmed text, NULL when missing or blank.
 
     `trim` strips Unicode space separators and scans the whole string to do it (the largest
-    single cost of an ingest); a value that neither starts nor ends with a space or a
-    non-ASCII character cannot change, so only the others are trimmed.
+    single cost of an ingest); a value that neither starts nor ends with a space and is all
+    ASCII (as many bytes as characters) cannot change, so only the others are trimmed.
     """
     v = f"CAST(c{i} AS VARCHAR)"
-    edges = (
-        f"starts_with({v}, ' ') OR ends_with({v}, ' ') OR ascii({v}) >= 128 "
-        f"OR ascii({v}[-1]) >= 128"
-    )
+    edges = f"starts_with({v}, ' ') OR ends_with({v}, ' ') OR strlen({v}) <> length({v})"
     return f"NULLIF(CASE WHEN {edges} THEN trim({v}) ELSE {v} END, '')"
 
 
@@ -176,8 +173,11 @@ def load_members(
     if staged.kind == "json":  # every key the table does not know, as the line had it
         extra_sql = "CAST(_extra_json AS JSON)"
         known = [staged.names[i] for indexes in matched.values() for i in indexes]
-        staged.params["json_matched"] = [i + 2 for indexes in matched.values() for i in indexes]
+        staged.params["json_matched"] = [i + 1 for indexes in matched.values() for i in indexes]
         staged.params["json_unset"] = json.dumps(dict.fromkeys(known))
+        first = staged.first_keys
+        plain = first is not None and len(set(first)) == len(first) and set(first) <= set(known)
+        staged.params["json_plain_keys"] = first if plain else None
     raw_sql = "_raw"
     if staged.kind == "typed":  # Parquet has no text: a bad row is shown as a JSON object
         all_pairs = []

@@ -65,6 +65,7 @@ class Staged:
     rows: int = 0  # rows in `relation`, good and bad: fewer inserted means some were rejected
     stream: LineStream | None = None  # JSON Lines: the lines, re-registered before each pass
     sampled_keys: bool = False  # JSON Lines: `names` come from the file's first megabyte
+    first_keys: list[str] | None = None  # JSON Lines: the first line's keys, in order
     members: list[Member] | None = None  # several files at once: rows carry _src, _ingest
     # CSV fast path: rows are inserted with line 0, then this numbers them from their row ids
     # (True), finds it cannot (False: the loader deletes them and stages the exact way), or
@@ -181,6 +182,22 @@ def _json_keys(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
     return json_keys_in(con, valid, "_text", "_line")
 
 
+def _first_keys(con: duckdb.DuckDBPyConnection, open_batches: OpenBatches) -> list[str] | None:
+    """The keys, in order, of the first non-blank line when it is a JSON object: most lines
+    of a file written by one program have the same, which the loader uses as a shortcut."""
+    for batch in itertools.islice(open_batches(SAMPLE_BYTES), 1):
+        solid = np.flatnonzero(~whitespace_only(batch))
+        if len(solid):
+            line = batch.lines[int(solid[0])].as_py()
+            return scalar(
+                con,
+                "SELECT CASE WHEN try(json_type(t)) = 'OBJECT' THEN json_keys(t) END "
+                "FROM (SELECT try(decode(?)) AS t)",
+                [line],
+            )
+    return None
+
+
 def _json_path(name: str) -> str:
     """A JSON path to the top-level key `name` (the empty key as the JSON pointer `/`)."""
     if not name:
@@ -212,11 +229,17 @@ def stage_jsonl(
     finally:
         head.unregister(con)
     stream = LineStream(open_batches, advance)
-    paths = ["$", *(_json_path(k) for k in keys)]
-    columns = "".join(f", _v[{i + 1}] AS c{i}, _types[{i + 2}] AS _t{i}" for i in range(len(keys)))
+    paths = [_json_path(k) for k in keys]
+    # A value's JSON type matters only when it could be an object or an array (its text
+    # starts with `{` or `[`): only then is it asked for, a second parse of that line.
+    columns = "".join(
+        f", _v[{i + 1}] AS c{i}, CASE WHEN starts_with(_v[{i + 1}], '{{') OR starts_with("
+        f"_v[{i + 1}], '[') THEN json_type(_text, $json_paths)[{i + 1}] END AS _t{i}"
+        for i in range(len(keys))
+    )
     relation = f"""(
         WITH parsed AS (
-            SELECT _line, _text, raw, try(json_type(_text, $json_type_paths)) AS _types
+            SELECT _line, _text, raw, try(json_extract_string(_text, $json_paths)) AS _v
             FROM (SELECT _line, try(decode(raw)) AS _text, raw FROM {stream.name} WHERE NOT _blank)
         ),
         checked AS (
@@ -224,10 +247,12 @@ def stage_jsonl(
                 *,
                 CASE
                     WHEN _text IS NULL THEN 'line is not valid UTF-8'
-                    WHEN _types IS NULL THEN 'malformed JSON'
-                    WHEN _types[1] <> 'OBJECT'
-                        THEN 'JSON value is ' || lower(_types[1]) || ', not an object'
-                END AS _pre_error
+                    WHEN _v IS NULL THEN 'malformed JSON'
+                    WHEN starts_with(_text, '{{') THEN NULL
+                    WHEN NOT regexp_matches(_text, '^\\s*\\{{')
+                        THEN 'JSON value is ' || lower(json_type(_text)) || ', not an object'
+                END AS _pre_error,
+                CASE WHEN _v IS NOT NULL THEN json_keys(_text) END AS _keys
             FROM parsed
         )
         SELECT
@@ -239,26 +264,29 @@ def stage_jsonl(
                 regexp_replace(_text, '\\n$', ''),
                 regexp_replace(CAST(raw AS VARCHAR), '\\\\x0A$', '')
             ) AS _raw,
-            -- more keys than table columns present: the rest go to `_extra`
-            CASE WHEN _pre_error IS NULL
-                    AND len(json_keys(_text)) > list_count(list_select(_types, $json_matched))
+            -- more keys than table columns present: the rest go to `_extra`. A line with
+            -- the first line's keys, when those are all columns, has none; otherwise keys
+            -- with a null value are present too, so where the values leave it open, the
+            -- line's types decide.
+            CASE
+                WHEN _pre_error IS NOT NULL OR _keys = $json_plain_keys THEN NULL
+                WHEN len(_keys) > list_count(list_select(_v, $json_matched))
+                    AND len(_keys) > list_count(
+                        list_select(json_type(_text, $json_paths), $json_matched)
+                    )
                 THEN NULLIF(CAST(json_merge_patch(_text, $json_unset) AS VARCHAR), '{{}}')
             END AS _extra_json{columns}
-        FROM (
-            SELECT
-                *,
-                CASE WHEN _pre_error IS NULL THEN json_extract_string(_text, $json_paths) END AS _v
-            FROM checked
-        )
+        FROM checked
     )"""
     return Staged(
         relation,
         stream.name,
         keys,
         "json",
-        params={"json_type_paths": paths, "json_paths": paths[1:]},
+        params={"json_paths": paths},
         stream=stream,
         sampled_keys=sample,
+        first_keys=_first_keys(con, open_batches),
     )
 
 
@@ -311,6 +339,8 @@ def _read_csv(
 
 def count_lines(source: SourceFile) -> int:
     """Physical lines in a file (a last line without `\\n` counts), at memchr speed."""
+    if source.lines is not None:
+        return source.lines
     lines, last = 0, b"\n"
     with open_stream(source.path, source.compression) as stream:
         while block := stream.read(CHUNK_BYTES):
