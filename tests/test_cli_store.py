@@ -88,6 +88,54 @@ def test_missing_required_column_is_exit_2_with_one_line(runner, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "line", "problem"),
+    [
+        (
+            b"account_id,partner,linked_at\r\nA,nest,2024-01-01\r\nB,ne\rst,2024-01-02\r\n",
+            3,
+            "a carriage return (\\r) in the middle of this line, outside quotes; "
+            "quote the field or remove the character",
+        ),
+        (
+            b"account_id,partner,linked_at\nA,nest,2024-01-01\r\nB,nest,2024-01-02\n",
+            2,
+            "this line ends with \\r but the file's first line with \\n alone; "
+            "DuckDB's CSV reader needs one kind of line ending throughout",
+        ),
+        (
+            b'account_id,partner,linked_at\r\nA,"ne\nst",2024-01-01\r\nB,x,2024-01-02\n',
+            4,
+            "this line ends with \\n alone but the file's first line with \\r\\n; "
+            "DuckDB's CSV reader needs one kind of line ending throughout",
+        ),
+    ],
+)
+def test_csv_carriage_return_the_reader_stops_at_is_exit_2_naming_its_line(
+    runner, tmp_path, body, line, problem
+):
+    """DuckDB's CSV reader stops at a `\\r` outside quotes that does not fit the file's line
+    ending, without saying where; the error names the line, and nothing is kept."""
+    db = str(tmp_path / "a.duckdb")
+    path = tmp_path / "partner_links.csv"
+    path.write_bytes(body)
+    result = runner.invoke(cli, ["ingest", str(path), "--db", db, "--quiet"])
+    assert result.exit_code == 2
+    assert result.output == f"error: {path}:{line}: Cannot read this csv file: {problem}\n"
+    count = runner.invoke(cli, ["query", "SELECT count(*) AS n FROM ingest_log", "--db", db])
+    assert count.output == "n\n0\n"
+
+
+def test_csv_carriage_return_inside_quotes_is_data(runner, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    path = tmp_path / "partner_links.csv"
+    path.write_bytes(b'account_id,partner,linked_at\r\nB,"ne\rst",2024-01-02\r\n')
+    assert runner.invoke(cli, ["ingest", str(path), "--db", db, "--quiet"]).exit_code == 0
+    sql = "SELECT partner, _source_line AS n FROM partner_links"
+    got = runner.invoke(cli, ["query", sql, "--db", db, "--format", "json"])
+    assert got.output == '[{"partner":"ne\\rst","n":2}]\n'
+
+
 def test_strict_is_exit_2(runner, world, tmp_path):
     db = str(tmp_path / "a.duckdb")
     result = runner.invoke(cli, ["ingest", str(world), "--db", db, "--strict", "--quiet"])

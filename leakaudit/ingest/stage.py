@@ -25,7 +25,14 @@ import pyarrow as pa
 
 from leakaudit.errors import InputError, one_line
 from leakaudit.ingest.discover import SourceFile
-from leakaudit.ingest.lines import CHUNK_BYTES, LineBatch, iter_lines, open_stream
+from leakaudit.ingest.lines import (
+    CARRIAGE_RETURN,
+    CHUNK_BYTES,
+    QUOTE,
+    LineBatch,
+    iter_lines,
+    open_stream,
+)
 from leakaudit.schema import INGEST_ID, SOURCE_LINE
 from leakaudit.store import scalar
 
@@ -695,8 +702,60 @@ def read_errors(source: SourceFile) -> Iterator[None]:
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"Cannot read this file: {one_line(exc)}", source.path) from exc
     except duckdb.Error as exc:
+        found = line_ending_problem(source) if source.format == "csv" else None
+        if found is not None:
+            line, problem = found
+            raise InputError(f"Cannot read this csv file: {problem}", source.path, line) from exc
         message = f"Cannot read this {source.format} file: {one_line(exc)}"
         raise InputError(message, source.path) from exc
+
+
+def line_ending_problem(source: SourceFile) -> tuple[int, str] | None:
+    """The first line DuckDB's CSV reader stops at for its `\\r` bytes, and why, or None.
+
+    The reader takes its line ending from the file's start and then fails, without saying
+    where, on a `\\r` outside quotes that does not fit it. Read only after such a failure;
+    quotes are counted per line, so a quoted field spanning lines may hide the line.
+    """
+    crlf: bool | None = None
+    for batch in iter_lines(source.path, source.compression):
+        if not batch.count:
+            continue
+        starts, ends, data = batch.starts, batch.ends, batch.data
+        if crlf is None:
+            crlf = bool(ends[0] > starts[0] and data[ends[0] - 1] == CARRIAGE_RETURN)
+        quote_at = np.flatnonzero(data == QUOTE)
+        at = np.flatnonzero(data == CARRIAGE_RETURN)
+        line_of = np.searchsorted(starts, at, side="right") - 1
+        quoted = (np.searchsorted(quote_at, at) - np.searchsorted(quote_at, starts[line_of])) % 2
+        ending = at == ends[line_of] - 1
+        middle = (quoted == 0) & ~ending
+        wrong_end = np.zeros(batch.count, dtype=bool)
+        if crlf:  # a line ending in `\\n` alone, outside quotes
+            has_newline = ends < len(data)
+            cr_end = np.zeros(batch.count, dtype=bool)
+            cr_end[line_of[ending]] = True
+            open_quote = (batch.quotes % 2).astype(bool)
+            wrong_end = has_newline & ~cr_end & ~open_quote & (ends > starts)
+        else:  # a line ending in `\\r\\n`, outside quotes
+            wrong_end[line_of[(quoted == 0) & ending]] = True
+        mid_lines = np.unique(line_of[middle])
+        first_mid = int(mid_lines[0]) if len(mid_lines) else batch.count
+        first_end = int(np.argmax(wrong_end)) if wrong_end.any() else batch.count
+        if first_mid < batch.count or first_end < batch.count:
+            if first_mid <= first_end:
+                problem = (
+                    "a carriage return (\\r) in the middle of this line, outside quotes; "
+                    "quote the field or remove the character"
+                )
+                return batch.first_line + first_mid, problem
+            usual, this = ("\\r\\n", "\\n alone") if crlf else ("\\n alone", "\\r")
+            problem = (
+                f"this line ends with {this} but the file's first line with {usual}; "
+                "DuckDB's CSV reader needs one kind of line ending throughout"
+            )
+            return batch.first_line + first_end, problem
+    return None
 
 
 def fetch_records(
