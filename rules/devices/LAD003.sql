@@ -1,7 +1,8 @@
 -- A revoked or returned physical unit that comes back: bound anew, or media it holds a
 -- binding for served at or after the revocation. Revocation belongs to the unit: with a
--- serial, only bindings of that serial (under any id) count against it, so another camera
--- that merely shares the id is left alone; without a serial, the device id is the unit.
+-- serial, bindings of that serial (under any id), and bindings of the id that record no
+-- serial, count against it, so another camera that merely shares the id (under another
+-- serial) is left alone; without a serial, the device id is the unit.
 WITH revocation AS (
     SELECT
         binding_no AS revoked_binding_no,
@@ -29,6 +30,18 @@ revoked_unit_binding AS (
     JOIN binding AS b
         ON b.device_id = r.device_id
     WHERE r.serial IS NULL
+    UNION ALL
+    -- A binding of the id that records no serial cannot be told apart from the revoked
+    -- unit: it counts against it (a different serial is another camera; no serial is not).
+    SELECT
+        r.revoked_binding_no,
+        r.revoked_time,
+        b.*
+    FROM revocation AS r
+    JOIN binding AS b
+        ON b.device_id = r.device_id
+    WHERE r.serial IS NOT NULL
+        AND b.serial IS NULL
 ),
 bound_anew AS (
     SELECT DISTINCT
