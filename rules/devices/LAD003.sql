@@ -29,19 +29,10 @@ revoked_unit_binding AS (
     FROM revocation AS r
     JOIN binding AS b
         ON b.device_id = r.device_id
+    -- without a serial the id is the unit; with one, a binding of the id that records no
+    -- serial cannot be told apart from it (another serial is another camera)
     WHERE r.serial IS NULL
-    UNION ALL
-    -- A binding of the id that records no serial cannot be told apart from the revoked
-    -- unit: it counts against it (a different serial is another camera; no serial is not).
-    SELECT
-        r.revoked_binding_no,
-        r.revoked_time,
-        b.*
-    FROM revocation AS r
-    JOIN binding AS b
-        ON b.device_id = r.device_id
-    WHERE r.serial IS NOT NULL
-        AND b.serial IS NULL
+        OR b.serial IS NULL
 ),
 bound_anew AS (
     SELECT DISTINCT
