@@ -2,7 +2,9 @@
 
 (a) the same random rows written as CSV, JSON Lines and Parquet ingest to the same values;
 (b) corrupting random lines of a CSV or JSON Lines file quarantines exactly those lines, with
-    their physical line numbers, and ingests every other row.
+    their physical line numbers, and ingests every other row;
+(c) JSON Lines whose lines differ in key order, omitted keys and unknown keys ingest the same
+    values, with exactly the unknown keys in `_extra`.
 """
 
 from __future__ import annotations
@@ -151,3 +153,35 @@ def test_corrupted_lines_are_quarantined_exactly(fmt, data, draw):
     assert [q[1] for q in quarantined] == [lines[n - 1] for n in bad_lines]
     assert ingested == good_expected
     assert (report.rows, report.rejected) == (len(good_expected), len(bad_lines))
+
+
+extra_values = st.none() | st.integers(-5, 5) | one_line_text | st.just({"k": [1]})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(access_rows(text=one_line_text), st.data())
+def test_json_lines_of_mixed_shapes_keep_values_and_unknown_keys(data, draw):
+    """The loader takes a shortcut for lines with the first line's keys; lines in another
+    order, without their null-valued keys, or with unknown keys take the long way."""
+    rows, expected = data
+    lines, extras = [], []
+    for row in rows:
+        pairs = list(row.items())
+        if draw.draw(st.booleans()):  # a null value may also be left out
+            pairs = [(k, v) for k, v in pairs if v is not None]
+        unknown = draw.draw(st.dictionaries(st.sampled_from(["zz", "Note", "ts2"]), extra_values))
+        pairs += list(unknown.items())
+        pairs = draw.draw(st.permutations(pairs))
+        lines.append(json.dumps(dict(pairs)))
+        extras.append(unknown or None)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "access_events.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with Store.open(":memory:") as store:
+            ingest_paths(store, [path])
+            got = store.con.execute(
+                "SELECT ts, account_id, device_id, action, bytes, user_agent, _extra "
+                "FROM access_events ORDER BY _source_line"
+            ).fetchall()
+    assert [g[:6] for g in got] == expected
+    assert [json.loads(g[6]) if g[6] else None for g in got] == extras
