@@ -109,6 +109,33 @@ def test_missing_required_column_is_exit_2_with_one_line(runner, tmp_path):
             "this line ends with \\n alone but the file's first line with \\r\\n; "
             "DuckDB's CSV reader needs one kind of line ending throughout",
         ),
+        (  # lines 3 and 4 are inside a quoted field: the quotes are followed across lines
+            b'account_id,partner,linked_at\r\nA,"x\nmiddle\nend",2024-01-01\r\n'
+            b"B,n\re,2024-01-02\r\n",
+            5,
+            "a carriage return (\\r) in the middle of this line, outside quotes; "
+            "quote the field or remove the character",
+        ),
+        (  # the \r on line 3 is quoted data; line 4 is the one the reader stops at
+            b'account_id,partner,linked_at\nA,"x\ny\rz",2024-01-01\nB,ne,2024-01-02\r\n'
+            b"C,x,2024-01-03\n",
+            4,
+            "this line ends with \\r but the file's first line with \\n alone; "
+            "DuckDB's CSV reader needs one kind of line ending throughout",
+        ),
+        (  # a blank line ending in \n alone counts too
+            b"account_id,partner,linked_at\r\nA,x,2024-01-01\r\n\nB,x,2024-01-02\r\n",
+            3,
+            "this line ends with \\n alone but the file's first line with \\r\\n; "
+            "DuckDB's CSV reader needs one kind of line ending throughout",
+        ),
+        (  # lines ending in \r alone: DuckDB would read them, but not line by line here
+            b"account_id,partner,linked_at\rA,x,2024-01-01\rB,x,2024-01-02,extra\r",
+            1,
+            "its first line holds a carriage return (\\r) that does not end it; lines ending "
+            "in \\r alone are not read (only \\n or \\r\\n): convert the file, e.g. with "
+            "tr '\\r' '\\n'",
+        ),
     ],
 )
 def test_csv_carriage_return_the_reader_stops_at_is_exit_2_naming_its_line(
@@ -124,6 +151,23 @@ def test_csv_carriage_return_the_reader_stops_at_is_exit_2_naming_its_line(
     assert result.output == f"error: {path}:{line}: Cannot read this csv file: {problem}\n"
     count = runner.invoke(cli, ["query", "SELECT count(*) AS n FROM ingest_log", "--db", db])
     assert count.output == "n\n0\n"
+
+
+def test_truncated_gzip_csv_is_exit_2_with_the_reader_message(runner, tmp_path):
+    """The reader fails on the cut stream, and so would the scan for a line: DuckDB's own
+    message is the one line shown (no traceback)."""
+    import gzip
+
+    body = "account_id,partner,linked_at\n" + "".join(
+        f"A{i},p{i * 7919 % 10007},2024-01-01\n" for i in range(150_000)
+    )
+    packed = gzip.compress(body.encode())
+    path = tmp_path / "partner_links.csv.gz"
+    path.write_bytes(packed[: len(packed) * 3 // 4])
+    result = runner.invoke(cli, ["ingest", str(path), "--db", str(tmp_path / "a.duckdb")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {path}: Cannot read this ")
+    assert len(result.output.splitlines()) == 1
 
 
 def test_csv_carriage_return_inside_quotes_is_data(runner, tmp_path):

@@ -675,12 +675,30 @@ def stage_parquet_group(
     )
 
 
+def _refuse_carriage_return_endings(source: SourceFile) -> None:
+    """Refuse a CSV whose lines end in `\\r` alone: DuckDB reads it, but lines are counted
+    at `\\n` here, so its rows could not be given their lines. Seen as a `\\r` that does not
+    end the first line (a header field holding one is refused too)."""
+    with open_stream(source.path, source.compression) as stream:
+        start = stream.read(1 << 16)
+    first = start.split(b"\n", 1)[0].removesuffix(b"\r")
+    if b"\r" in first:
+        raise InputError(
+            "Cannot read this csv file: its first line holds a carriage return (\\r) that "
+            "does not end it; lines ending in \\r alone are not read (only \\n or \\r\\n): "
+            "convert the file, e.g. with tr '\\r' '\\n'",
+            source.path,
+            1,
+        )
+
+
 def stage_file(
     con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advance, *, exact: bool = False
 ) -> Staged:
     """Stage any supported input file (CSV: the fast way first, unless `exact`)."""
     with read_errors(source):
         if source.format == "csv":
+            _refuse_carriage_return_endings(source)
             fast = None if exact else stage_csv_fast(con, source, advance)
             return fast or stage_csv(con, source, advance)
         if source.format == "jsonl":
@@ -702,7 +720,10 @@ def read_errors(source: SourceFile) -> Iterator[None]:
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"Cannot read this file: {one_line(exc)}", source.path) from exc
     except duckdb.Error as exc:
-        found = line_ending_problem(source) if source.format == "csv" else None
+        found = None
+        if source.format == "csv":
+            with contextlib.suppress(OSError, pa.ArrowInvalid):  # e.g. a truncated gzip:
+                found = line_ending_problem(source)  # then DuckDB's own message stands
         if found is not None:
             line, problem = found
             raise InputError(f"Cannot read this csv file: {problem}", source.path, line) from exc
@@ -715,9 +736,10 @@ def line_ending_problem(source: SourceFile) -> tuple[int, str] | None:
 
     The reader takes its line ending from the file's start and then fails, without saying
     where, on a `\\r` outside quotes that does not fit it. Read only after such a failure;
-    quotes are counted per line, so a quoted field spanning lines may hide the line.
+    whether a byte is inside quotes follows the parity of the `"` before it in the file.
     """
     crlf: bool | None = None
+    carry = 0  # 1 when the batch starts inside a quoted field
     for batch in iter_lines(source.path, source.compression):
         if not batch.count:
             continue
@@ -725,22 +747,23 @@ def line_ending_problem(source: SourceFile) -> tuple[int, str] | None:
         if crlf is None:
             crlf = bool(ends[0] > starts[0] and data[ends[0] - 1] == CARRIAGE_RETURN)
         quote_at = np.flatnonzero(data == QUOTE)
+        per_line = batch.quotes
+        open_at_start = (carry + np.cumsum(per_line) - per_line) % 2
         at = np.flatnonzero(data == CARRIAGE_RETURN)
         line_of = np.searchsorted(starts, at, side="right") - 1
-        quoted = (np.searchsorted(quote_at, at) - np.searchsorted(quote_at, starts[line_of])) % 2
+        before = np.searchsorted(quote_at, at) - np.searchsorted(quote_at, starts[line_of])
+        outside = (open_at_start[line_of] + before) % 2 == 0
         ending = at == ends[line_of] - 1
-        middle = (quoted == 0) & ~ending
         wrong_end = np.zeros(batch.count, dtype=bool)
         if crlf:  # a line ending in `\\n` alone, outside quotes
-            has_newline = ends < len(data)
             cr_end = np.zeros(batch.count, dtype=bool)
             cr_end[line_of[ending]] = True
-            open_quote = (batch.quotes % 2).astype(bool)
-            wrong_end = has_newline & ~cr_end & ~open_quote & (ends > starts)
+            newline_outside = (open_at_start + per_line) % 2 == 0
+            wrong_end = (ends < len(data)) & ~cr_end & newline_outside
         else:  # a line ending in `\\r\\n`, outside quotes
-            wrong_end[line_of[(quoted == 0) & ending]] = True
-        mid_lines = np.unique(line_of[middle])
-        first_mid = int(mid_lines[0]) if len(mid_lines) else batch.count
+            wrong_end[line_of[outside & ending]] = True
+        mid_lines = line_of[outside & ~ending]
+        first_mid = int(mid_lines.min()) if len(mid_lines) else batch.count
         first_end = int(np.argmax(wrong_end)) if wrong_end.any() else batch.count
         if first_mid < batch.count or first_end < batch.count:
             if first_mid <= first_end:
@@ -755,6 +778,7 @@ def line_ending_problem(source: SourceFile) -> tuple[int, str] | None:
                 "DuckDB's CSV reader needs one kind of line ending throughout"
             )
             return batch.first_line + first_end, problem
+        carry = int((carry + per_line.sum()) % 2)
     return None
 
 
