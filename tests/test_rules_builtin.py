@@ -42,3 +42,32 @@ CASES = [(rule, test) for rule in RULES.values() for test in rule.tests]
 def test_embedded_rule_test_passes(rule, test):
     result = run_rule_test(rule, test)
     assert result.passed, f"{result.location}\n{result.report()}"
+
+
+def test_lad003_counts_an_access_once_when_two_bindings_tie_it_to_the_unit(tmp_path):
+    """An account holding the revoked unit both by serial and by a serial-less row of its id
+    is one account; each access it got is one event (evidence rows are not doubled)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from leakaudit.cli.main import cli
+
+    (tmp_path / "devices.csv").write_text(
+        "device_id,account_id,registered_at,deregistered_at,serial,status,revoked_at\n"
+        "cam-4,A,2023-01-01T00:00:00Z,2023-06-01T00:00:00Z,S4,revoked,2023-06-01T00:00:00Z\n"
+        "cam-4,T,2023-07-01T00:00:00Z,,S4,active,\n"
+        "cam-4,T,2023-07-01T00:00:00Z,,,active,\n"
+    )
+    (tmp_path / "access_events.csv").write_text(
+        "ts,account_id,device_id,action,captured_at\n"
+        "2023-07-02T10:00:00Z,T,cam-4,clip,2023-07-01T12:00:00Z\n"
+    )
+    out = tmp_path / "findings.json"
+    args = ["audit", str(tmp_path / "devices.csv"), str(tmp_path / "access_events.csv")]
+    result = CliRunner().invoke(cli, [*args, "--rule", "LAD003", "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    (finding,) = json.loads(out.read_text())["findings"]
+    lines = [(e["source_file"].rsplit("/", 1)[-1], e["source_line"]) for e in finding["evidence"]]
+    assert sorted(lines) == [("access_events.csv", 2), ("devices.csv", 3), ("devices.csv", 4)]
+    assert finding["event_count"] == 3

@@ -47,14 +47,16 @@ bound_anew AS (
     WHERE binding_no <> revoked_binding_no
         AND bound_from >= revoked_time
 ),
+-- One row per access, however many of the account's bindings tie it to a revoked unit
+-- (its serial one and a serial-less one, say): the smallest serial among them is shown.
 served_after_revocation AS (
-    SELECT DISTINCT
+    SELECT
         ca.device_id,
         ca.account_id,
         ca.ts AS event_ts,
         ca._source_file,
         ca._source_line,
-        u.serial,
+        min(u.serial) AS serial,
         ca.action || ' of media captured after revocation' AS event
     FROM customer_access AS ca
     JOIN revoked_unit_binding AS u
@@ -64,6 +66,8 @@ served_after_revocation AS (
         AND ca.capture_time < u.bound_to
     WHERE ca.is_served
         AND ca.capture_time >= u.revoked_time
+    GROUP BY ca.access_no, ca.device_id, ca.account_id, ca.ts, ca._source_file,
+        ca._source_line, ca.action
 )
 SELECT * FROM bound_anew
 UNION
