@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from leakaudit.errors import InputError, StrictModeError, one_line
 from leakaudit.ingest.discover import SourceFile, discover
-from leakaudit.ingest.lines import split_lines
+from leakaudit.ingest.lines import LineCounter, split_lines
 from leakaudit.ingest.load import Loaded, Restage, describe_unknown, load_members, load_staged
 from leakaudit.ingest.stage import (
     Member,
@@ -80,16 +80,14 @@ def digest_file(source: SourceFile) -> tuple[str, SourceFile]:
     when it is uncompressed text (the CSV fast staging needs that count; a second read
     of a large file costs about as much as the hash)."""
     digest = hashlib.sha256()
-    count = source.format == "csv" and source.compression is None
-    lines, last = 0, b"\n"
+    counter = LineCounter() if source.format == "csv" and source.compression is None else None
     with source.path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
             digest.update(block)
-            if count:
-                lines += block.count(b"\n")
-                last = block[-1:]
-    if count:
-        source = replace(source, lines=lines + (last != b"\n"))
+            if counter is not None:
+                counter.update(block)
+    if counter is not None:
+        source = replace(source, lines=counter.lines)
     return digest.hexdigest(), source
 
 
@@ -367,7 +365,7 @@ def ingest_records(
     src = SourceFile(Path(source), table, "jsonl", None)
     con = store.con
     with store.transaction():
-        ingest_id = int(scalar(con, "SELECT nextval('ingest_id_seq')"))
+        ingest_id = _next_ingest_id(store)
         staged = stage_jsonl(con, lambda _: batches, lambda _: None, sample=False)
         loaded = load_staged(con, staged, src, ingest_id)
         _drop(store, staged)

@@ -66,11 +66,17 @@ class LineBatch:
         return whole.take(pa.array(np.arange(0, len(offsets) - 1, 2))).cast(pa.binary())
 
     @cached_property
+    def quote_at(self) -> np.ndarray:
+        """Offsets of the `"` bytes in `data`."""
+        return np.flatnonzero(self.data == QUOTE)
+
+    @cached_property
     def quotes(self) -> np.ndarray:
         """Number of `"` bytes on each line (CSV record boundaries). Quotes are rare: found
         once, then counted per line by binary search."""
-        quote_at = np.flatnonzero(self.data == QUOTE)
-        return np.searchsorted(quote_at, self.ends) - np.searchsorted(quote_at, self.starts)
+        return np.searchsorted(self.quote_at, self.ends) - np.searchsorted(
+            self.quote_at, self.starts
+        )
 
     @cached_property
     def blank(self) -> np.ndarray:
@@ -83,6 +89,24 @@ class LineBatch:
 def open_stream(path: Path, compression: str | None) -> pa.NativeFile:
     """The file's bytes, decompressed on the fly (gzip, zstd or none)."""
     return pa.input_stream(str(path), compression=compression)
+
+
+@dataclass
+class LineCounter:
+    """Physical lines of a byte stream fed block by block (a last line without `\\n`
+    counts), at memchr speed; `update` like hashlib's, so one read can serve both."""
+
+    newlines: int = 0
+    last: bytes = b"\n"
+
+    def update(self, block: bytes) -> None:
+        self.newlines += block.count(b"\n")
+        if block:
+            self.last = block[-1:]
+
+    @property
+    def lines(self) -> int:
+        return self.newlines + (self.last != b"\n")
 
 
 def split_lines(data: np.ndarray, first_line: int = 1, nbytes: int = 0) -> LineBatch:

@@ -28,8 +28,8 @@ from leakaudit.ingest.discover import SourceFile
 from leakaudit.ingest.lines import (
     CARRIAGE_RETURN,
     CHUNK_BYTES,
-    QUOTE,
     LineBatch,
+    LineCounter,
     iter_lines,
     open_stream,
 )
@@ -348,12 +348,11 @@ def count_lines(source: SourceFile) -> int:
     """Physical lines in a file (a last line without `\\n` counts), at memchr speed."""
     if source.lines is not None:
         return source.lines
-    lines, last = 0, b"\n"
+    counter = LineCounter()
     with open_stream(source.path, source.compression) as stream:
         while block := stream.read(CHUNK_BYTES):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines + (last != b"\n")
+            counter.update(block)
+    return counter.lines
 
 
 def stage_csv_fast(
@@ -746,12 +745,13 @@ def line_ending_problem(source: SourceFile) -> tuple[int, str] | None:
         starts, ends, data = batch.starts, batch.ends, batch.data
         if crlf is None:
             crlf = bool(ends[0] > starts[0] and data[ends[0] - 1] == CARRIAGE_RETURN)
-        quote_at = np.flatnonzero(data == QUOTE)
         per_line = batch.quotes
         open_at_start = (carry + np.cumsum(per_line) - per_line) % 2
         at = np.flatnonzero(data == CARRIAGE_RETURN)
         line_of = np.searchsorted(starts, at, side="right") - 1
-        before = np.searchsorted(quote_at, at) - np.searchsorted(quote_at, starts[line_of])
+        before = np.searchsorted(batch.quote_at, at) - np.searchsorted(
+            batch.quote_at, starts[line_of]
+        )
         outside = (open_at_start[line_of] + before) % 2 == 0
         ending = at == ends[line_of] - 1
         wrong_end = np.zeros(batch.count, dtype=bool)
