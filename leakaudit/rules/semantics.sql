@@ -249,7 +249,8 @@ LEFT JOIN ownership AS o
     AND o.owned_from <= ca.capture_time
     AND ca.capture_time < o.owned_to;
 
--- One row per staff_id of the directory (the first row when a file repeats an id).
+-- One row per directory row. A staff_id may have several (a rehire, a move to another
+-- team), each with its own employment window; staff_action picks the one for each action.
 CREATE OR REPLACE TEMP VIEW staff_member AS
 SELECT
     staff_id,

@@ -1,12 +1,23 @@
 -- Unconsented access of a human staff member to the own customer account of another
--- employee (the directory's own_account_id). Look-ups need no consent by themselves.
-WITH colleague_account AS (
+-- employee (the directory's own_account_id), employed at the time of the access. Look-ups
+-- need no consent by themselves. An account that any directory row of the actor names as
+-- their own (a rehire whose old row kept it) is theirs, not a colleague's.
+WITH colleague_at_action AS (
     SELECT
-        own_account_id,
-        list_sort(list(staff_id)) AS colleague_ids
-    FROM staff_member
-    WHERE own_account_id IS NOT NULL
-    GROUP BY own_account_id
+        t.action_no,
+        t.target_account_id,
+        list_sort(list(DISTINCT m.staff_id)) AS colleague_ids
+    FROM staff_action_target AS t
+    JOIN staff_member AS m
+        ON m.own_account_id = t.target_account_id
+        AND m.staff_id <> t.staff_id
+        AND coalesce(m.active_from <= t.ts, true)
+        AND coalesce(t.ts < m.active_to, true)
+    WHERE t.is_served
+        AND t.is_human
+        AND t.action <> 'lookup'
+        AND NOT t.consent_covered
+    GROUP BY t.action_no, t.target_account_id
 )
 SELECT
     t.staff_id,
@@ -18,10 +29,12 @@ SELECT
     array_to_string(c.colleague_ids, ', ') AS colleague,
     t.ticket_id
 FROM staff_action_target AS t
-JOIN colleague_account AS c
-    ON c.own_account_id = t.target_account_id
-WHERE t.is_served
-    AND t.is_human
-    AND t.action <> 'lookup'
-    AND NOT t.consent_covered
-    AND t.target_account_id IS DISTINCT FROM t.staff_own_account_id
+JOIN colleague_at_action AS c
+    ON c.action_no = t.action_no
+    AND c.target_account_id = t.target_account_id
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM staff_member AS own
+    WHERE own.staff_id = t.staff_id
+        AND own.own_account_id = t.target_account_id
+)
