@@ -14,6 +14,12 @@ CREATE OR REPLACE TEMP MACRO iso_utc(t) AS
         ELSE strftime(t AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
     END;
 
+-- A physical unit's serial and MAC in one normal form: one unit written two ways (aa:bb:…
+-- vs AA-BB-…, a padded serial) is still one unit.
+CREATE OR REPLACE TEMP MACRO unit_serial(serial) AS nullif(upper(trim(serial)), '');
+CREATE OR REPLACE TEMP MACRO unit_mac(mac) AS
+    nullif(lower(regexp_replace(mac, '[^0-9A-Fa-f]', '', 'g')), '');
+
 -- One row per registry binding of a device to an account: owner(D, t) holds for account_id
 -- iff bound_from <= t < bound_to. Stored: the serial and MAC normal forms (a regexp per row)
 -- are computed once, not in every rule and self-join that reads bindings.
@@ -25,9 +31,8 @@ SELECT
     registered_at AS bound_from,
     coalesce(deregistered_at, 'infinity'::TIMESTAMPTZ) AS bound_to,
     deregistered_at,
-    -- One unit written two ways (aa:bb:… vs AA-BB-…, a padded serial) is still one unit.
-    nullif(upper(trim(serial)), '') AS serial,
-    nullif(lower(regexp_replace(mac, '[^0-9A-Fa-f]', '', 'g')), '') AS mac,
+    unit_serial(serial) AS serial,
+    unit_mac(mac) AS mac,
     model,
     firmware,
     status,
@@ -38,6 +43,21 @@ FROM devices
 -- A binding that ends at or before it starts holds no instant: it makes no owner and
 -- overlaps nothing (docs/semantics.md, "Time and intervals").
 WHERE deregistered_at IS NULL OR deregistered_at > registered_at;
+
+-- Every revocation of a physical unit: a registry row with status revoked or returned, or
+-- with a revoked_at, revokes its unit at revoked_at, else at its deregistered_at. Read from
+-- devices, not binding: a revoked row whose binding holds no instant still revokes the unit.
+-- revoked_binding_no is the row's binding_no.
+CREATE OR REPLACE TEMP VIEW unit_revocation AS
+SELECT
+    rowid AS revoked_binding_no,
+    device_id,
+    unit_serial(serial) AS serial,
+    unit_mac(mac) AS mac,
+    coalesce(revoked_at, deregistered_at) AS revoked_time
+FROM devices
+WHERE (status IN ('revoked', 'returned') OR revoked_at IS NOT NULL)
+    AND coalesce(revoked_at, deregistered_at) IS NOT NULL;
 
 -- Pairs of bindings of one device id whose half-open intervals overlap (each pair both ways,
 -- a hand-over at the same instant excluded), with what the device rules compare: the other
