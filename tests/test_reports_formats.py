@@ -30,6 +30,7 @@ from leakaudit.reports.html import (
     incident_spans,
 )
 from leakaudit.reports.sarif import GITHUB_MAX_RESULTS, SECURITY_SEVERITY
+from leakaudit.reports.textsafe import utf8_bytes
 
 BASE = Path("/srv/audit")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -133,6 +134,26 @@ def test_sarif_results_locate_first_evidence_row() -> None:
         {"kind": "external", "status": "accepted"}
     ]
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"].endswith("/")
+
+
+def _sarif_unescape(text: str) -> str:
+    """Read a SARIF plain-text message as a viewer does; fail on a bare bracket (a link)."""
+    out, chars = [], iter(text)
+    for char in chars:
+        assert char not in "[]", f"bare {char!r} in {text!r}: a viewer reads an embedded link"
+        out.append(next(chars) if char == "\\" else char)
+    return "".join(out)
+
+
+def test_sarif_messages_escape_brackets_from_the_logs() -> None:
+    doc = hostile_document()
+    results = json.loads(render("sarif", doc))["runs"][0]["results"]
+    # as the file holds them: lone surrogates written as U+FFFD (textsafe.utf8_bytes)
+    reasons = {f.fingerprint: utf8_bytes(f.reason).decode() for f in doc.findings}
+    assert any("[" in r or "\\" in r for r in reasons.values())  # the fixture has some
+    for result in results:
+        fingerprint = result["partialFingerprints"]["leakauditFingerprint/v1"]
+        assert _sarif_unescape(result["message"]["text"]) == reasons[fingerprint]
 
 
 def test_sarif_paths_outside_base_dir_and_relative_paths() -> None:

@@ -96,6 +96,17 @@ def _logical_locations(finding: Finding) -> list[dict[str, str]]:
     return list(locations.values())
 
 
+def plain_message(text: str) -> str:
+    """A SARIF plain-text message that shows `text` literally.
+
+    In a plain-text message `[text](N)` is an embedded link (SARIF 2.1.0 §3.11.6), which
+    viewers render; literal brackets must be escaped with a backslash, and so the backslash
+    itself. A finding's reason quotes values from the logs, so a log line holding
+    `[see fix](1)` would otherwise become a link in the reader's code-scanning view.
+    """
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
 def _rule_descriptor(rule: RuleOutcome) -> dict[str, Any]:
     references = "\n".join(f"- {r}" for r in rule.references)
     help_text = (
@@ -160,7 +171,7 @@ def _result(
         "ruleIndex": rule_index,
         "level": LEVEL[finding.severity],
         "kind": "fail",
-        "message": {"text": finding.reason},
+        "message": {"text": plain_message(finding.reason)},
         "locations": [],
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
         "baselineState": BASELINE_STATE[finding.status],
