@@ -143,6 +143,9 @@ def test_fail_on_an_unknown_severity_is_a_usage_error(db: Path) -> None:
             "'abc' is not a duration (a number and a unit: 90s, 15m, 2h, 1d, 1w).",
         ),
         ("LAM002.min_accounts=abc", "'abc' is not an integer."),
+        ("LAM002.min_accounts=-5", "'-5' is below the smallest allowed value, 2."),
+        ("LAM002.min_accounts=1", "'1' is below the smallest allowed value, 2."),
+        ("LAM002.min_accounts=99999999999999999999", "'99999999999999999999' is out of range."),
     ],
 )
 def test_bad_param_is_exit_2_with_one_line(tmp_path: Path, param: str, message: str) -> None:

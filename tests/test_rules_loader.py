@@ -201,6 +201,18 @@ def test_load_packs_raises_with_every_problem():
             "ACM001.yml:22: default of parameter 'min_bytes': 'lots' is not an integer",
         ),
         (
+            "    type: integer\n    default: 0\n",
+            "    type: integer\n    default: 0\n    min: 1\n",
+            "ACM001.yml:22: default of parameter 'min_bytes': 0 is below the smallest allowed "
+            "value, 1",
+        ),
+        (
+            "    type: integer\n    default: 0\n",
+            "    type: integer\n    default: 0\n    min: none\n",
+            "ACM001.yml:23: 'min' of parameter 'min_bytes' must be a number, for an integer or "
+            "number type",
+        ),
+        (
             "    type: integer\n",
             "    type: int\n",
             "ACM001.yml:21: parameter 'min_bytes' has type 'int'; expected one of: integer, "

@@ -192,7 +192,8 @@ def show_cmd(rule_id: str, rule_dirs: tuple[str, ...], override: bool, builtin: 
         out.append(f"Evidence: {', '.join(rule.evidence)}")
     out.append("Parameters:" if rule.params else "Parameters: (none)")
     for p in rule.params.values():
-        line = f"  {p.name} ({p.type}, default {format_param(p.default)})"
+        least = f", at least {p.minimum:g}" if p.minimum is not None else ""
+        line = f"  {p.name} ({p.type}, default {format_param(p.default)}{least})"
         out.append(f"{line}: {p.description}" if p.description else line)
     positive = sum(t.positive for t in rule.tests)
     out.append(

@@ -20,7 +20,7 @@ from leakaudit.rules.loader import (
     builtin_rules_dir,
     load_all,
 )
-from leakaudit.rules.model import Pack, Param, Rule, RuleTest, coerce_param
+from leakaudit.rules.model import Pack, Param, Rule, RuleTest
 
 __all__ = [
     "Pack",
@@ -135,7 +135,7 @@ def parse_param_overrides(
                 f"(it declares: {declared})."
             )
         try:
-            result.setdefault(rule_id, {})[name] = coerce_param(param.type, value)
+            result.setdefault(rule_id, {})[name] = param.coerce(value)
         except ValueError as exc:
             raise ConfigError(f"--param {text!r}: {exc}.") from exc
     return result

@@ -29,7 +29,7 @@ from leakaudit.findings import (
 )
 from leakaudit.progress import Progress, SilentProgress
 from leakaudit.rules.loader import apply_semantics
-from leakaudit.rules.model import Pack, Rule, coerce_param, format_param
+from leakaudit.rules.model import Pack, Rule, format_param
 from leakaudit.schema import SOURCE_FILE, SOURCE_LINE
 from leakaudit.store import Store
 
@@ -110,7 +110,7 @@ def rule_params(rule: Rule, overrides: Mapping[str, object] | None) -> dict[str,
                 + (f" (it declares: {', '.join(rule.params)})." if rule.params else ".")
             )
         try:
-            values[name] = coerce_param(param.type, value)
+            values[name] = param.coerce(value)
         except ValueError as exc:
             raise ConfigError(f"Parameter {rule.id}.{name}: {exc}.") from exc
     return values

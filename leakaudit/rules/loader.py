@@ -25,7 +25,6 @@ import yaml
 from leakaudit.errors import RuleError
 from leakaudit.findings import CATEGORIES, SEVERITIES
 from leakaudit.rules.model import PARAM_TYPES, REASON_FIELDS, Pack, Param, Rule, RuleTest
-from leakaudit.rules.model import coerce_param as _coerce
 from leakaudit.schema import SOURCE_FILE, SOURCE_LINE, TABLES
 from leakaudit.store import MEMORY, Store
 
@@ -53,7 +52,7 @@ RULE_KEYS = {
     "reason",
     "tests",
 }
-PARAM_KEYS = {"type", "default", "description"}
+PARAM_KEYS = {"type", "default", "description", "min"}
 TEST_KEYS = {"name", "params", "tables", "findings"}
 EVENT_TS = "event_ts"
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
@@ -401,12 +400,24 @@ def _params(check: _FileCheck, data: _Mapping) -> tuple[dict[str, Param], frozen
         if "default" not in spec:
             check.add(spec.line, f"parameter {name!r} has no default")
             continue
+        minimum = spec.get("min")
+        if minimum is not None and (
+            type_ not in ("integer", "number")
+            or isinstance(minimum, bool)
+            or not isinstance(minimum, int | float)
+        ):
+            check.add(
+                check.at(spec, "min"),
+                f"'min' of parameter {name!r} must be a number, for an integer or number type",
+            )
+            continue
+        param = Param(name, type_, None, str(spec.get("description") or ""), minimum)
         try:
-            default = _coerce(type_, spec["default"])
+            default = param.coerce(spec["default"])
         except ValueError as exc:
             check.add(check.at(spec, "default"), f"default of parameter {name!r}: {exc}")
             continue
-        params[name] = Param(name, type_, default, str(spec.get("description") or ""))
+        params[name] = replace(param, default=default)
     return params, frozenset(str(name) for name in raw) - set(params)
 
 
@@ -491,7 +502,7 @@ def _tests(
                 )
                 continue
             try:
-                overrides[key] = _coerce(params[key].type, value)
+                overrides[key] = params[key].coerce(value)
             except ValueError as exc:
                 check.add(check.at(spec, "params"), f"test {name!r}, parameter {key!r}: {exc}")
         if expected is not None:

@@ -21,6 +21,7 @@ REASON_FIELDS: tuple[str, ...] = ("first_seen", "last_seen", "event_count")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
@@ -35,11 +36,14 @@ def coerce_param(type_: str, value: object) -> object:
     if type_ == "integer":
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not an integer")
-        if isinstance(value, int):
-            return value
+        number = value
         if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-            return int(value)
-        raise ValueError(f"{value!r} is not an integer")
+            number = int(value)
+        if not isinstance(number, int):
+            raise ValueError(f"{value!r} is not an integer")
+        if not _BIGINT_MIN <= number <= _BIGINT_MAX:  # DuckDB binds it as a BIGINT
+            raise ValueError(f"{value!r} is out of range")
+        return number
     if type_ == "number":
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not a number")
@@ -89,6 +93,18 @@ class Param:
     type: str
     default: Any
     description: str = ""
+    minimum: float | None = None  # the smallest value that makes sense (integer, number)
+
+    def coerce(self, value: object) -> Any:
+        """`value` as this parameter's type, refused below the declared minimum.
+
+        A threshold such as `min_accounts=-5` type-checks but silences or floods a rule, so
+        a rule declares the smallest value that still means something.
+        """
+        typed = coerce_param(self.type, value)
+        if self.minimum is not None and typed < self.minimum:
+            raise ValueError(f"{value!r} is below the smallest allowed value, {self.minimum:g}")
+        return typed
 
 
 @dataclass(frozen=True)
