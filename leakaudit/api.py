@@ -49,6 +49,11 @@ def query(sql: str, *, db: PathLike | None = None) -> pd.DataFrame:
     """
     with Store.open(db, read_only=True) as store:
         try:
+            # One statement: DuckDB would run every statement of the text and show only the
+            # last result, so `SELECT …; SELECT …` would hide the first answer.
+            count = len(store.con.extract_statements(sql))
+            if count != 1:
+                raise QueryError(f"Give one SQL statement; this text holds {count}.")
             result = store.con.sql(sql)
         except duckdb.Error as exc:
             raise QueryError(one_line(str(exc))) from exc

@@ -221,6 +221,19 @@ def test_query_sql_error_is_one_line_exit_2(runner, world, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("sql", "count"), [("SELECT 1 AS a; SELECT 2 AS b", 2), ("", 0), ("  ; -- nothing", 0)]
+)
+def test_query_takes_exactly_one_statement(runner, world, tmp_path, sql, count):
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    result = runner.invoke(cli, ["query", sql, "--db", db])
+    assert (result.exit_code, result.output) == (
+        2,
+        f"error: Give one SQL statement; this text holds {count}.\n",
+    )
+
+
 def test_query_without_a_database(runner, tmp_path):
     result = runner.invoke(cli, ["query", "SELECT 1", "--db", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 2
