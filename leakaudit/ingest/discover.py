@@ -54,9 +54,36 @@ class SourceFile:
 
 def sniff_compression(path: Path) -> str | None:
     """gzip or zstd by magic bytes (extensions lie), else None."""
-    with path.open("rb") as fh:
-        head = fh.read(4)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise _unreadable(exc, path, "file") from exc
     return next((name for magic, name in MAGIC if head.startswith(magic)), None)
+
+
+def _unreadable(exc: OSError, path: str | os.PathLike[str], kind: str) -> InputError:
+    """An OS error on an input as the one line users see: a file or folder they named (or
+    one inside a folder) that cannot be read is an input error, not a crash."""
+    return InputError(f"Cannot read this {kind}: {exc.strerror or exc}.", Path(path))
+
+
+def _files_under(root: Path) -> list[Path]:
+    """Every file under a folder, sorted. A subfolder that cannot be listed is an error:
+    skipping it (as `Path.rglob` does) would leave its files out of the audit unsaid."""
+
+    def refuse(exc: OSError) -> None:
+        raise _unreadable(exc, exc.filename or root, "folder") from exc
+
+    found = []
+    for folder, _, names in os.walk(root, onerror=refuse):
+        for path in (Path(folder, name) for name in names):
+            try:
+                if path.is_file():
+                    found.append(path)
+            except OSError as exc:  # a folder that can be listed but not searched
+                raise _unreadable(exc, path, "file") from exc
+    return sorted(found)
 
 
 def split_name(name: str) -> tuple[str, str | None, str | None]:
@@ -106,10 +133,14 @@ def discover(paths: list[str | os.PathLike[str]], as_table: str | None = None) -
     seen: set[Path] = set()
     for raw in paths:
         root = Path(raw)
-        if not root.exists():
+        try:
+            exists, is_dir = root.exists(), root.is_dir()
+        except OSError as exc:  # e.g. inside a folder that cannot be searched
+            raise _unreadable(exc, root, "file or folder") from exc
+        if not exists:
             raise InputError("No such file or folder.", root)
-        if root.is_dir():
-            candidates = sorted(p for p in root.rglob("*") if p.is_file())
+        if is_dir:
+            candidates = _files_under(root)
             explicit = False
         else:
             candidates, explicit = [root], True
