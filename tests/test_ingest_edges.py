@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from leakaudit.errors import InputError
+from leakaudit.ingest import ingest_paths
 from leakaudit.store import Store
+from tests.ingest_helpers import SUFFIX, compress
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = REPO / "sample_logs"
@@ -87,3 +90,27 @@ def test_an_unreadable_subfolder_is_an_error_not_skipped(tmp_path, restore_modes
     if (tmp_path / "p.duckdb").exists():  # the readable devices.csv was not ingested either
         with Store.open(tmp_path / "p.duckdb") as s:
             assert s.con.execute("SELECT count(*) FROM ingest_log").fetchall() == [(0,)]
+
+
+def _access_events_jsonl(n: int) -> bytes:
+    return b"".join(
+        b'{"ts":"2024-06-01T00:00:00Z","account_id":"a%d","device_id":"d","action":"clip"}\n' % i
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+@pytest.mark.parametrize(
+    "kept",
+    [0.5, 0.01],  # cut while the load streams the file / while its first keys are read
+)
+def test_a_truncated_compressed_jsonl_file_names_the_read_error_alone(
+    tmp_path, store, compression, kept
+):
+    data = compress(_access_events_jsonl(50_000), compression)
+    path = tmp_path / f"access_events.jsonl{SUFFIX[compression]}"
+    path.write_bytes(data[: int(len(data) * kept)])
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [path])
+    assert str(caught.value) == f"{path}: Cannot read this file: Truncated compressed stream"
+    assert store.table_rows("access_events") == 0

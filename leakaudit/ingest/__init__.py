@@ -148,7 +148,8 @@ def _load(
     con: duckdb.DuckDBPyConnection, staged: Staged, source: SourceFile, ingest_id: int
 ) -> Loaded:
     """`load_staged`, with the file's read errors (streamed during the load) as one line."""
-    with read_errors(source):
+    streamed = staged.stream.read_errors_as_raised() if staged.stream else contextlib.nullcontext()
+    with read_errors(source), streamed:
         return load_staged(con, staged, source, ingest_id)
 
 

@@ -134,22 +134,41 @@ class LineStream:
         self.name = _temp_name("lines")
         self.rows = 0
         self.registered = False
+        self.failure: Exception | None = None  # why reading the file stopped, if it did
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         self.rows = 0
-        for batch in self.open_batches(CHUNK_BYTES):
-            self.advance(batch.nbytes)
-            blank = whitespace_only(batch)
-            self.rows += batch.count - int(blank.sum())
-            yield pa.RecordBatch.from_arrays(
-                [batch.line_numbers(), batch.framed(), pa.array(blank)], schema=self.schema
-            )
+        self.failure = None
+        try:
+            for batch in self.open_batches(CHUNK_BYTES):
+                self.advance(batch.nbytes)
+                blank = whitespace_only(batch)
+                self.rows += batch.count - int(blank.sum())
+                yield pa.RecordBatch.from_arrays(
+                    [batch.line_numbers(), batch.framed(), pa.array(blank)], schema=self.schema
+                )
+        except Exception as exc:
+            # DuckDB reports it as its own error, with this traceback flattened into the
+            # message; `read_errors` raises this instead.
+            self.failure = exc
+            raise
 
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         self.unregister(con)
         reader = pa.RecordBatchReader.from_batches(self.schema, self._batches())
         con.register(self.name, reader)
         self.registered = True
+
+    @contextlib.contextmanager
+    def read_errors_as_raised(self) -> Iterator[None]:
+        """A failed read of the file (a truncated gzip, a disk error) as the exception the
+        reader raised, not as DuckDB's wrapping of it."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            if self.failure is not None:
+                raise self.failure from exc
+            raise
 
     def unregister(self, con: duckdb.DuckDBPyConnection) -> None:
         if self.registered:
@@ -232,7 +251,8 @@ def stage_jsonl(
     )
     head.register(con)
     try:
-        keys = _json_keys(con, head.name)
+        with head.read_errors_as_raised():
+            keys = _json_keys(con, head.name)
     finally:
         head.unregister(con)
     stream = LineStream(open_batches, advance)
