@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from leakaudit.errors import InputError
@@ -114,3 +116,137 @@ def test_a_truncated_compressed_jsonl_file_names_the_read_error_alone(
         ingest_paths(store, [path])
     assert str(caught.value) == f"{path}: Cannot read this file: Truncated compressed stream"
     assert store.table_rows("access_events") == 0
+
+
+DEVICE = {"account_id": "A", "registered_at": "2024-01-01T00:00:00Z"}
+
+
+def _parquet(path: Path, columns: dict[str, pa.Array]) -> Path:
+    """A Parquet file with exactly these columns (names may repeat)."""
+    pq.write_table(pa.Table.from_arrays(list(columns.values()), names=list(columns)), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "device_id,Device_ID,account_id,registered_at",
+            "column device_id appears twice (device_id, Device_ID)",
+        ),
+        (
+            "device_id,account_id,registered_at,device_id",
+            "column device_id appears twice (device_id, device_id)",
+        ),
+        (
+            "device_id,account_id,registered_at, DEVICE_ID ,Device_Id",
+            "column device_id appears 3 times (device_id,  DEVICE_ID , Device_Id)",
+        ),
+        ("device_id,account_id,registered_at,note,note", "column note appears twice (note, note)"),
+    ],
+)
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path, store, header, message):
+    path = tmp_path / "devices.csv"
+    fields = header.count(",") + 1
+    path.write_text(f"\n{header}\n" + ",".join(["cam-1", "A", "2024-01-01"] + ["x"] * (fields - 3)))
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [path])
+    assert str(caught.value) == f"{path}:2: {message}"
+    assert store.table_rows("devices") == 0
+
+
+def test_a_csv_header_with_unknown_columns_differing_in_case_keeps_both(tmp_path, store):
+    path = tmp_path / "devices.csv"
+    path.write_text("device_id,account_id,registered_at,note,Note\ncam-1,A,2024-01-01,x,y\n")
+    ingest_paths(store, [path])
+    assert store.con.execute("SELECT _extra FROM devices").fetchall() == [
+        ('{"note":"x","Note":"y"}',)
+    ]
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_a_parquet_file_naming_a_column_twice_is_refused(tmp_path, store, together):
+    """Read alone or with others of its shape, the file's own names are checked: DuckDB
+    renames the second `Device_ID` to `Device_ID_1`, which hid it in `_extra`."""
+    folder = tmp_path / "devices"
+    folder.mkdir()
+    columns = {
+        "device_id": pa.array(["cam-1"]),
+        "Device_ID": pa.array(["cam-2"]),
+        "account_id": pa.array(["A"]),
+        "registered_at": pa.array(["2024-01-01"]),
+    }
+    paths = [_parquet(folder / f"part-{n}.parquet", columns) for n in range(1 + together)]
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [folder])
+    assert (
+        str(caught.value) == f"{paths[0]}:1: column device_id appears twice (device_id, Device_ID)"
+    )
+    assert store.table_rows("devices") == 0
+
+
+def test_parquet_columns_are_the_files_own_names(tmp_path, store):
+    """`a_1` stays `a_1` beside a nested column and a name DuckDB would rename."""
+    path = _parquet(
+        tmp_path / "devices.parquet",
+        {
+            "device_id": pa.array(["cam-1"]),
+            "tags": pa.array([{"x": 1, "y": [2]}]),
+            "account_id": pa.array(["A"]),
+            "registered_at": pa.array(["2024-01-01"]),
+            "Tags": pa.array(["t"]),
+            "tags_1": pa.array(["u"]),
+        },
+    )
+    ingest_paths(store, [path])
+    assert store.con.execute("SELECT device_id, _extra FROM devices").fetchall() == [
+        ("cam-1", '{"tags":{"x":1,"y":[2]},"Tags":"t","tags_1":"u"}')
+    ]
+
+
+LINK = '"partner": "p", "linked_at": "2024-01-01"'
+
+
+def test_a_json_line_giving_a_column_twice_with_two_values_is_quarantined(tmp_path, store):
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(
+        f'{{"account_id": "A", {LINK}}}\n'
+        f'{{"account_id": "a", "Account_ID": "b", {LINK}}}\n'  # two values: which one?
+        f'{{"account_id": "c", "Account_ID": "c", {LINK}}}\n'  # the same value twice
+        f'{{"account_id": " d", "ACCOUNT_ID": "d ", {LINK}}}\n'  # the same once trimmed
+        f'{{"account_id": null, "Account_ID": "e", {LINK}}}\n'  # one value
+        f'{{"Account_ID": "f", {LINK}, "ACCOUNT_ID": "g", "account_id": ""}}\n'
+        f'{{"account_id": "h", "account_id": "i", {LINK}}}\n'  # one key twice
+        f'{{"account_id": "j", {LINK}, "note": 1, "note": 1}}\n'
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (4, 4)
+    assert store.con.execute(
+        "SELECT _source_line, account_id, _extra FROM partner_links ORDER BY 1"
+    ).fetchall() == [(1, "A", None), (3, "c", None), (4, "d", None), (5, "e", None)]
+    assert store.con.execute(
+        "SELECT source_line, reason FROM quarantine ORDER BY 1"
+    ).fetchall() == [
+        (2, 'column "account_id" is given twice with different values (account_id, Account_ID)'),
+        (6, 'column "account_id" is given twice with different values (Account_ID, ACCOUNT_ID)'),
+        (7, 'key "account_id" appears twice in this object'),
+        (8, 'key "note" appears twice in this object'),
+    ]
+
+
+def test_a_json_line_beyond_the_sample_giving_a_column_twice_is_quarantined(
+    tmp_path, store, monkeypatch
+):
+    import leakaudit.ingest.stage as stage
+
+    monkeypatch.setattr(stage, "SAMPLE_BYTES", 64)
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(
+        "".join(f'{{"account_id": "A{i}", {LINK}}}\n' for i in range(5))
+        + f'{{"account_id": "a", {LINK}, "Account_ID": "b"}}\n'
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (5, 1)
+    assert store.con.execute("SELECT source_line, reason FROM quarantine").fetchall() == [
+        (6, 'column "account_id" is given twice with different values (account_id, Account_ID)')
+    ]

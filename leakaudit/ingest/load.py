@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import duckdb
@@ -55,6 +56,35 @@ def map_columns(names: list[str], table: str) -> tuple[dict[str, list[int]], dic
     return matched, extras
 
 
+def named_twice(names: list[str], table: str) -> tuple[str, list[str]] | None:
+    """The first column a header names more than once, with the names it has: a table
+    column in any spelling, any other column by the same name. Only one of the two could
+    be read into the table (or `_extra`), so the file is refused rather than one dropped."""
+    known = TABLES[table].column_names
+    spellings: dict[str, list[str]] = {}
+    for name in names:
+        key = name.strip().lower()
+        spellings.setdefault(key if key in known else name, []).append(name)
+    return next(((key, found) for key, found in spellings.items() if len(found) > 1), None)
+
+
+def _refuse_header(staged: Staged, table: Table, path: Path) -> None:
+    """File-level problems of a CSV or Parquet file's columns, found before any row is read:
+    a column named twice."""
+    line = staged.header_line or 1
+    twice = named_twice(staged.names, table.name)
+    if twice is not None:
+        key, names = twice
+        times = "twice" if len(names) == 2 else f"{len(names)} times"
+        shown = ", ".join(_header_name(name) for name in names)
+        raise InputError(f"column {_header_name(key)} appears {times} ({shown})", path, line)
+
+
+def _header_name(name: str) -> str:
+    """A column name as a message shows it (an empty one as `""`)."""
+    return name or '""'
+
+
 def _text(i: int) -> str:
     """SQL for file column `i` as trimmed text, NULL when missing or blank.
 
@@ -78,6 +108,23 @@ def _value(staged: Staged, indexes: list[int], column: Column) -> str:
             return f"c{indexes[0]}"
     texts = [_text(i) for i in indexes]
     return texts[0] if len(texts) == 1 else f"coalesce({', '.join(texts)})"
+
+
+def _spellings_differ(staged: Staged, indexes: list[int], column: Column, n: int) -> str:
+    """A CASE branch rejecting a JSON line that gives one column under two spellings with
+    two values: reading only the first would drop the other without a trace. Only files
+    that spell a column two ways pay for it."""
+    spelled = f"json_spelled_{n}"
+    staged.params[spelled] = [staged.names[i] for i in indexes]
+    texts = [_text(i) for i in indexes]
+    present = ", ".join(
+        f"CASE WHEN {text} IS NOT NULL THEN ${spelled}[{k + 1}] END" for k, text in enumerate(texts)
+    )
+    return (
+        f"WHEN len(list_distinct([{', '.join(texts)}])) > 1 THEN "
+        f"'column \"{column.name}\" is given twice with different values (' || "
+        f"concat_ws(', ', {present}) || ')'"
+    )
 
 
 def _typed(value: str, column: Column) -> str:
@@ -110,6 +157,8 @@ def load_members(
     """
     source, ingest_id = members[0].source, members[0].ingest_id
     table = TABLES[source.table]
+    if staged.kind != "json":
+        _refuse_header(staged, table, source.path)
     matched, extras = map_columns(staged.names, table.name)
     missing = [c for c in table.required if c not in matched]
     # JSON Lines has no header: its columns are the keys of its valid objects. With no valid
@@ -154,6 +203,8 @@ def load_members(
                 f"'column \"{column.name}\" holds a JSON ' || lower(_t{i}) || ', not a value'"
                 for i in indexes
             )
+            if len(indexes) > 1:
+                checks.append(_spellings_differ(staged, indexes, column, n))
         if column.required:
             checks.append(
                 f"WHEN {value} IS NULL THEN 'missing required value in column \"{column.name}\"'"
@@ -175,9 +226,8 @@ def load_members(
         known = [staged.names[i] for indexes in matched.values() for i in indexes]
         staged.params["json_matched"] = [i + 1 for indexes in matched.values() for i in indexes]
         staged.params["json_unset"] = json.dumps(dict.fromkeys(known))
-        first = staged.first_keys
-        plain = first is not None and len(set(first)) == len(first) and set(first) <= set(known)
-        staged.params["json_plain_keys"] = first if plain else None
+        first = staged.params["json_first_keys"]  # the first line's keys, each once
+        staged.params["json_first_plain"] = first is not None and set(first) <= set(known)
     raw_sql = "_raw"
     if staged.kind == "typed":  # Parquet has no text: a bad row is shown as a JSON object
         all_pairs = []

@@ -72,7 +72,6 @@ class Staged:
     rows: int = 0  # rows in `relation`, good and bad: fewer inserted means some were rejected
     stream: LineStream | None = None  # JSON Lines: the lines, re-registered before each pass
     sampled_keys: bool = False  # JSON Lines: `names` come from the file's first megabyte
-    first_keys: list[str] | None = None  # JSON Lines: the first line's keys, in order
     members: list[Member] | None = None  # several files at once: rows carry _src, _ingest
     # CSV fast path: rows are inserted with line 0, then this numbers them from their row ids
     # (True), finds it cannot (False: the loader deletes them and stages the exact way), or
@@ -281,10 +280,23 @@ def stage_jsonl(
                 END AS _pre_error,
                 CASE WHEN _v IS NOT NULL THEN json_keys(_text) END AS _keys
             FROM parsed
+        ),
+        keyed AS (
+            SELECT *, coalesce(_keys = $json_first_keys, false) AS _usual_keys
+            FROM checked
         )
         SELECT
             _line,
-            _pre_error,
+            -- a key given twice: only one of its values would be read. Lines with the first
+            -- line's keys (each once) need no look.
+            CASE
+                WHEN _pre_error IS NOT NULL
+                    OR _usual_keys
+                    OR len(list_distinct(_keys)) = len(_keys)
+                    THEN _pre_error
+                ELSE 'key "' || list_filter(_keys, lambda k, i: list_position(_keys, k) < i)[1]
+                    || '" appears twice in this object'
+            END AS _pre_error,
             _text,
             -- read only by the quarantine pass
             coalesce(
@@ -296,24 +308,27 @@ def stage_jsonl(
             -- with a null value are present too, so where the values leave it open, the
             -- line's types decide.
             CASE
-                WHEN _pre_error IS NOT NULL OR _keys = $json_plain_keys THEN NULL
+                WHEN _pre_error IS NOT NULL OR (_usual_keys AND $json_first_plain) THEN NULL
                 WHEN len(_keys) > list_count(list_select(_v, $json_matched))
                     AND len(_keys) > list_count(
                         list_select(json_type(_text, $json_paths), $json_matched)
                     )
                 THEN NULLIF(CAST(json_merge_patch(_text, $json_unset) AS VARCHAR), '{{}}')
             END AS _extra_json{columns}
-        FROM checked
+        FROM keyed
     )"""
+    first = _first_keys(con, open_batches)
     return Staged(
         relation,
         stream.name,
         keys,
         "json",
-        params={"json_paths": paths},
+        params={
+            "json_paths": paths,
+            "json_first_keys": first if first and len(set(first)) == len(first) else None,
+        },
         stream=stream,
         sampled_keys=sample,
-        first_keys=_first_keys(con, open_batches),
     )
 
 
@@ -581,15 +596,41 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
 def parquet_columns(
     con: duckdb.DuckDBPyConnection, path: Path, shown: Path
 ) -> list[tuple[str, str]]:
-    """A Parquet file's (column name, DuckDB type) pairs, from its footer."""
+    """A Parquet file's (column name, DuckDB type) pairs, from its footer.
+
+    The names are the file's own: DuckDB renames a repeated name (`a`, `A` → `a`, `A_1`),
+    which would hide a column named twice from the loader.
+    """
     try:
         described = con.execute(
             "DESCRIBE SELECT * FROM read_parquet($path, hive_partitioning = false)",
             {"path": glob_literal(path)},
         ).fetchall()
+        schema = con.execute(
+            "SELECT name, num_children FROM parquet_schema($path) ORDER BY column_id",
+            {"path": glob_literal(path)},
+        ).fetchall()
     except duckdb.Error as exc:
         raise InputError(f"Cannot read this Parquet file: {one_line(exc)}", shown) from exc
-    return [(row[0], row[1]) for row in described]
+    names = _top_level_names(schema)
+    if len(names) != len(described):  # not a schema tree read as expected: DuckDB's names
+        names = [row[0] for row in described]
+    return [(name, row[1]) for name, row in zip(names, described, strict=True)]
+
+
+def _top_level_names(schema: list[tuple[str, int | None]]) -> list[str]:
+    """The top-level column names of a Parquet schema, given depth first as (name, number
+    of children) from its root: each column's nested fields are skipped."""
+    names: list[str] = []
+    at = 1
+    columns = (schema[0][1] or 0) if schema else 0
+    while len(names) < columns and at < len(schema):
+        names.append(schema[at][0])
+        pending = 1  # elements of this column's subtree still to skip
+        while pending and at < len(schema):
+            pending += (schema[at][1] or 0) - 1
+            at += 1
+    return names
 
 
 def parquet_rows(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[int]:
