@@ -204,6 +204,38 @@ def test_parquet_columns_are_the_files_own_names(tmp_path, store):
     ]
 
 
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (pa.array([["A", "B"]]), "VARCHAR[] (a list)"),
+        (pa.array([{"id": "A"}]), "STRUCT(id VARCHAR) (a struct)"),
+        (
+            pa.array([[("id", "A")]], pa.map_(pa.string(), pa.string())),
+            "MAP(VARCHAR, VARCHAR) (a map)",
+        ),
+    ],
+)
+def test_a_parquet_column_of_a_nested_type_for_a_value_is_refused(tmp_path, store, values, kind):
+    """As a JSON array in a JSON Lines value is quarantined; for Parquet the whole column
+    has the type, so the file is refused."""
+    path = _parquet(
+        tmp_path / "access_events.parquet",
+        {
+            "ts": pa.array(["2024-06-01T00:00:00Z"]),
+            "Account_ID": values,
+            "device_id": pa.array(["cam-1"]),
+            "action": pa.array(["clip"]),
+        },
+    )
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [path])
+    assert str(caught.value) == (
+        f"{path}:1: column Account_ID has the type {kind}, "
+        "but access_events.account_id takes a single value"
+    )
+    assert store.table_rows("access_events") == 0
+
+
 LINK = '"partner": "p", "linked_at": "2024-01-01"'
 
 

@@ -70,7 +70,7 @@ def named_twice(names: list[str], table: str) -> tuple[str, list[str]] | None:
 
 def _refuse_header(staged: Staged, table: Table, path: Path) -> None:
     """File-level problems of a CSV or Parquet file's columns, found before any row is read:
-    a column named twice."""
+    a column named twice; a Parquet column of a nested type where the table takes a value."""
     line = staged.header_line or 1
     twice = named_twice(staged.names, table.name)
     if twice is not None:
@@ -78,11 +78,33 @@ def _refuse_header(staged: Staged, table: Table, path: Path) -> None:
         times = "twice" if len(names) == 2 else f"{len(names)} times"
         shown = ", ".join(_header_name(name) for name in names)
         raise InputError(f"column {_header_name(key)} appears {times} ({shown})", path, line)
+    if staged.kind != "typed":
+        return
+    matched, _ = map_columns(staged.names, table.name)
+    for indexes in matched.values():
+        for i in indexes:
+            kind = _nested_kind(staged.types[i])
+            if kind is not None:
+                raise InputError(
+                    f"column {staged.names[i]} has the type {staged.types[i]} (a {kind}), "
+                    f"but {table.name}.{staged.names[i].strip().lower()} takes a single value",
+                    path,
+                    line,
+                )
 
 
 def _header_name(name: str) -> str:
     """A column name as a message shows it (an empty one as `""`)."""
     return name or '""'
+
+
+def _nested_kind(type_name: str) -> str | None:
+    """`list`, `struct`, `map` or `union` for a nested DuckDB type, else None."""
+    if type_name.endswith("]"):
+        return "list"
+    return next(
+        (k.lower() for k in ("STRUCT", "MAP", "UNION") if type_name.startswith(k + "(")), None
+    )
 
 
 def _text(i: int) -> str:
