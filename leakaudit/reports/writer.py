@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        # The cleanup can fail for the same reason as the write (the parent is a file, or
+        # gone); that must not hide the one-line error behind a traceback.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise ConfigError(f"Cannot write the report: {exc.strerror or exc}.", path=path) from exc
 
 

@@ -1,0 +1,44 @@
+"""Edges of the CLI contract (SPEC §5) that used to pass silently, end in a traceback or exit 1.
+
+Each of these let a CI gate go green on a mistake, or read as "findings exist": an audit of a
+mistyped database, an empty `--db`, a rule selection that runs nothing, a report under a
+file, a memory limit DuckDB cannot open a database with, and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from audit_helpers import run_cli
+from ingest_helpers import write_table
+
+DEVICES = [
+    {"device_id": "cam-1", "account_id": "A-1", "registered_at": "2024-01-01T00:00:00Z"},
+]
+EVENTS = [
+    {"ts": "2024-01-02T10:00:00Z", "account_id": "A-2", "device_id": "cam-1", "action": "clip"},
+]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Path:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_table(logs, "devices", DEVICES, "csv")
+    write_table(logs, "access_events", EVENTS, "jsonl")
+    return logs
+
+
+# --- a report under a file ------------------------------------------------------------------
+
+
+def test_report_under_a_regular_file_is_one_line_exit_2(tmp_path: Path, world: Path) -> None:
+    (tmp_path / "ro.json").touch()
+    target = tmp_path / "ro.json" / "x.json"
+    result = run_cli(["audit", world, "-q", "-o", target])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {target}: Cannot write the report: Not a directory.\n",
+        "",
+    )
