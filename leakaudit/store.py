@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from leakaudit.errors import StoreError
+from leakaudit.errors import ConfigError, StoreError
 from leakaudit.schema import TABLES, table_ddl
 
 DEFAULT_DB = "leakaudit.duckdb"
@@ -72,8 +72,17 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> A
 
 
 def resolve_db_path(db: str | os.PathLike[str] | None) -> str:
-    """`--db`, else `$LEAKAUDIT_DB`, else `./leakaudit.duckdb`."""
+    """`--db`, else `$LEAKAUDIT_DB`, else `./leakaudit.duckdb`.
+
+    An empty `--db` is refused: it is what an unset `"$DB"` expands to, and DuckDB would take
+    it for a throw-away in-memory database, so an ingest would report success and keep nothing.
+    """
     if db is not None:
+        if not str(db).strip():
+            raise ConfigError(
+                "--db is empty (an unset variable?); name a database file, or ':memory:' "
+                "for a throw-away one."
+            )
         return str(db)
     return os.environ.get(DB_ENV) or DEFAULT_DB
 

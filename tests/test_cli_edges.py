@@ -19,6 +19,10 @@ DEVICES = [
 EVENTS = [
     {"ts": "2024-01-02T10:00:00Z", "account_id": "A-2", "device_id": "cam-1", "action": "clip"},
 ]
+EMPTY_DB = (
+    "error: --db is empty (an unset variable?); name a database file, or ':memory:' for a "
+    "throw-away one.\n"
+)
 
 
 @pytest.fixture
@@ -28,6 +32,29 @@ def world(tmp_path: Path) -> Path:
     write_table(logs, "devices", DEVICES, "csv")
     write_table(logs, "access_events", EVENTS, "jsonl")
     return logs
+
+
+# --- an empty --db --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ingest", "{world}"], ["audit", "{world}"], ["status"], ["query", "SELECT 1"]],
+    ids=["ingest", "audit", "status", "query"],
+)
+def test_an_empty_db_is_refused(world: Path, args: list[str]) -> None:
+    argv = [a.replace("{world}", str(world)) for a in args]
+    result = run_cli([*argv, "--db", ""])
+    assert (result.exit_code, result.stderr, result.stdout) == (2, EMPTY_DB, "")
+
+
+def test_memory_db_still_works(world: Path) -> None:
+    ingested = run_cli(["ingest", world, "--db", ":memory:", "-q"])
+    assert (ingested.exit_code, ingested.stdout) == (
+        0,
+        "2 rows ingested from 2 file(s), 0 quarantined, 0 already ingested.\n",
+    )
+    assert run_cli(["status", "--db", ":memory:"]).exit_code == 0
 
 
 # --- a report under a file ------------------------------------------------------------------
