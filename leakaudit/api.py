@@ -216,7 +216,9 @@ def audit(
     overrides = parse_param_overrides(list(params), loaded)
     with tempfile.TemporaryDirectory(prefix="leakaudit-") as scratch:
         target = db if db is not None else os.path.join(scratch, "audit.duckdb")
-        with Store.open(target) as store:
+        # With nothing to ingest, a --db that does not exist is a typo: creating it would
+        # audit an empty database and pass any --fail-on gate.
+        with Store.open(target, create=db is None or bool(inputs)) as store:
             report = (
                 ingest_paths(store, list(inputs), strict=strict, progress=progress)
                 if inputs

@@ -100,9 +100,16 @@ class Store:
         self.read_only = read_only
 
     @classmethod
-    def open(cls, db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Store:
+    def open(
+        cls,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+    ) -> Store:
+        """Open (and migrate) the database; `create=False` or `read_only` refuse a missing file."""
         path = resolve_db_path(db)
-        if read_only and path != MEMORY and not Path(path).exists():
+        if (read_only or not create) and path != MEMORY and not Path(path).exists():
             raise StoreError(
                 "No leakaudit database here; run `leakaudit ingest` first or pass --db.", path
             )

@@ -19,6 +19,7 @@ DEVICES = [
 EVENTS = [
     {"ts": "2024-01-02T10:00:00Z", "account_id": "A-2", "device_id": "cam-1", "action": "clip"},
 ]
+NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first or pass --db."
 EMPTY_DB = (
     "error: --db is empty (an unset variable?); name a database file, or ':memory:' for a "
     "throw-away one.\n"
@@ -32,6 +33,27 @@ def world(tmp_path: Path) -> Path:
     write_table(logs, "devices", DEVICES, "csv")
     write_table(logs, "access_events", EVENTS, "jsonl")
     return logs
+
+
+# --- audit --db without inputs --------------------------------------------------------------
+
+
+def test_audit_of_a_missing_database_is_exit_2_and_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.duckdb"
+    result = run_cli(["audit", "--db", typo, "--fail-on", "info", "-q"])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {typo}: {NO_DATABASE}\n",
+        "",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_audit_with_inputs_still_creates_the_database(tmp_path: Path, world: Path) -> None:
+    new = tmp_path / "new.duckdb"
+    result = run_cli(["audit", world, "--db", new, "-q"])
+    assert result.exit_code == 0, result.output
+    assert new.is_file()
 
 
 # --- an empty --db --------------------------------------------------------------------------
