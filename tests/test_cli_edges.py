@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from audit_helpers import run_cli
+from audit_helpers import REPO, run_cli
 from ingest_helpers import write_table
 
 DEVICES = [
@@ -33,6 +33,14 @@ def world(tmp_path: Path) -> Path:
     write_table(logs, "devices", DEVICES, "csv")
     write_table(logs, "access_events", EVENTS, "jsonl")
     return logs
+
+
+@pytest.fixture
+def db(tmp_path: Path, world: Path) -> Path:
+    path = tmp_path / "audit.duckdb"
+    result = run_cli(["ingest", world, "--db", path, "-q"])
+    assert result.exit_code == 0, result.output
+    return path
 
 
 # --- audit --db without inputs --------------------------------------------------------------
@@ -77,6 +85,42 @@ def test_memory_db_still_works(world: Path) -> None:
         "2 rows ingested from 2 file(s), 0 quarantined, 0 already ingested.\n",
     )
     assert run_cli(["status", "--db", ":memory:"]).exit_code == 0
+
+
+# --- a rule selection that matches no rule --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [["--pack", "staff", "--rule", "LAM001"], ["--rule", "LAM001", "--exclude", "LAM001"]],
+    ids=["rule-outside-pack", "rule-excluded"],
+)
+def test_audit_selecting_no_rule_is_exit_2(db: Path, selection: list[str]) -> None:
+    result = run_cli(["audit", "--db", db, *selection, "--fail-on", "info", "-q"])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: The rule selection {' '.join(selection)} matches no rule; nothing would run.\n",
+        "",
+    )
+
+
+def test_rules_test_of_a_rule_outside_the_dirs_is_exit_2() -> None:
+    acme = REPO / "tests" / "fixtures" / "rulepacks" / "acme"
+    result = run_cli(["rules", "test", acme, "--rule", "LAM001"])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        "error: Unknown rule 'LAM001'; known rules: ACM001, ACM002.\n",
+        "",
+    )
+
+
+def test_rules_test_with_no_rule_loaded_is_exit_2() -> None:
+    result = run_cli(["rules", "test", "--no-builtin"])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        "error: No rule to test: the loaded packs hold none (--no-builtin without DIRS?).\n",
+        "",
+    )
 
 
 # --- a report under a file ------------------------------------------------------------------

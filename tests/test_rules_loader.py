@@ -428,7 +428,14 @@ def test_selection_by_pack_rule_and_exclude():
     assert ids(packs=["acme"]) == ["ACM001", "ACM002"]
     assert ids(rules=["ACM002"]) == ["ACM002"]
     assert ids(exclude=["ACM002"]) == ["ACM001"]
-    assert ids(rules=["ACM002"], exclude=["ACM002"]) == []
+
+
+def test_a_selection_that_leaves_no_rule_is_a_config_error():
+    with pytest.raises(ConfigError) as info:
+        load_packs([ACME], builtin=False, rules=["ACM002"], exclude=["ACM002"])
+    assert str(info.value) == (
+        "The rule selection --rule ACM002 --exclude ACM002 matches no rule; nothing would run."
+    )
 
 
 @pytest.mark.parametrize(

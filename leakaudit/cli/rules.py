@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from leakaudit.cli.common import rule_dir_options, safe_plain
-from leakaudit.errors import ExitCode
+from leakaudit.errors import ConfigError, ExitCode
 from leakaudit.rules import Pack, RuleValidationError, all_rules, find_rule, load_packs, validate
 from leakaudit.rules.model import format_param
 from leakaudit.rules.testing import run_tests
@@ -129,11 +129,16 @@ def test_cmd(
     fails, 2 when a rule is invalid.
     """
     packs = _load(dirs, builtin, override)
-    if rule_ids:
-        for rule_id in rule_ids:
-            find_rule(packs, rule_id)
     if dirs:
         packs = [p for p in packs if not p.builtin]
+    # Checked against the packs under test: `--rule LAM001` with a custom DIR tested nothing
+    # and passed.
+    for rule_id in rule_ids:
+        find_rule(packs, rule_id)
+    if not all_rules(packs):
+        raise ConfigError(
+            "No rule to test: the loaded packs hold none (--no-builtin without DIRS?)."
+        )
     results = run_tests(packs, rule_ids or None)
     for result in results:
         status = "PASS" if result.passed else "FAIL"

@@ -59,9 +59,9 @@ def load_packs(
     """The built-in packs (unless `builtin=False`) and the packs under `dirs`, validated.
 
     Raises `RuleValidationError` listing every problem of every file. `packs`, `rules` and
-    `exclude` narrow the selection by pack name and rule id; naming one that does not exist is
-    a `ConfigError` (a typo must not silently run nothing). Packs left without rules are
-    dropped.
+    `exclude` narrow the selection by pack name and rule id; naming one that does not exist, or
+    a combination that leaves no rule, is a `ConfigError` (a typo must not silently run nothing
+    and pass a CI gate). Packs left without rules are dropped.
     """
     loaded, problems = load_all(dirs, builtin=builtin, override=override)
     if problems:
@@ -82,6 +82,15 @@ def load_packs(
         )
         if kept:
             selected.append(replace(pack, rules=kept))
+    if not selected and (packs or rules or exclude):
+        flags = [
+            f"--{flag} {name}"
+            for flag, names in (("pack", packs), ("rule", rules), ("exclude", exclude))
+            for name in names or ()
+        ]
+        raise ConfigError(
+            f"The rule selection {' '.join(flags)} matches no rule; nothing would run."
+        )
     return selected
 
 
