@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from leakaudit.errors import ConfigError, StoreError
+from leakaudit.errors import ConfigError, StoreError, one_line
 from leakaudit.schema import TABLES, table_ddl
 
 DEFAULT_DB = "leakaudit.duckdb"
@@ -25,7 +25,16 @@ MEMORY_ENV = "LEAKAUDIT_MEMORY_LIMIT"  # DuckDB's memory_limit, e.g. 2GB; it spi
 # A nightly job shares its machine: DuckDB's own default (80% of RAM) let a 10 M-event audit
 # reach 5 GB; capped at 3 GB it peaked at 3.3 GB and took 16.5 s instead of 13.0 s.
 DEFAULT_MEMORY_LIMIT = "3GB"
-_MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+# Below this DuckDB runs out of memory opening the database, before any data is read
+# (1KB, 1MB did), and the error would blame whatever statement came first.
+MIN_MEMORY_LIMIT = "64MB"
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+# DuckDB's units: KB is 1000 bytes, KiB 1024.
+_UNIT_BYTES = {
+    "B": 1,
+    **{unit: 1000 ** (i + 1) for i, unit in enumerate(("KB", "MB", "GB", "TB"))},
+    **{unit: 1024 ** (i + 1) for i, unit in enumerate(("KiB", "MiB", "GiB", "TiB"))},
+}
 
 # Each entry migrates the schema from version i to i + 1; never edit a released step, append.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -87,6 +96,26 @@ def resolve_db_path(db: str | os.PathLike[str] | None) -> str:
     return os.environ.get(DB_ENV) or DEFAULT_DB
 
 
+def memory_limit() -> str:
+    """`$LEAKAUDIT_MEMORY_LIMIT` (else the default), checked before DuckDB sees it."""
+    limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+    size = _size_bytes(limit)
+    if size is None:
+        raise ConfigError(f"{MEMORY_ENV} must look like 2GB or 512MB, not {limit!r}.")
+    if size < _MIN_MEMORY_BYTES:
+        raise ConfigError(f"{MEMORY_ENV} must be at least {MIN_MEMORY_LIMIT}, not {limit!r}.")
+    return limit
+
+
+def _size_bytes(text: str) -> float | None:
+    """`512MB` in bytes, or None when it is not a size DuckDB understands."""
+    match = _MEMORY.fullmatch(text)
+    return None if match is None else float(match[1]) * _UNIT_BYTES[match[2]]
+
+
+_MIN_MEMORY_BYTES = _size_bytes(MIN_MEMORY_LIMIT) or 0.0
+
+
 class Store:
     """An open leakaudit database.
 
@@ -107,8 +136,12 @@ class Store:
         read_only: bool = False,
         create: bool = True,
     ) -> Store:
-        """Open (and migrate) the database; `create=False` or `read_only` refuse a missing file."""
+        """Open (and migrate) the database; `create=False` or `read_only` refuse a missing file.
+
+        Every DuckDB failure while opening becomes a one-line `StoreError`.
+        """
         path = resolve_db_path(db)
+        limit = memory_limit()
         if (read_only or not create) and path != MEMORY and not Path(path).exists():
             raise StoreError(
                 "No leakaudit database here; run `leakaudit ingest` first or pass --db.", path
@@ -119,22 +152,24 @@ class Store:
             config = {"enable_external_access": False} if read_only else {}
             con = duckdb.connect(path, read_only=read_only and path != MEMORY, config=config)
         except duckdb.Error as exc:
-            raise StoreError(f"Cannot open the database: {exc}", path) from exc
-        con.execute("SET TimeZone = 'UTC'")
-        # Progress is shown through leakaudit's own Progress interface, or not at all
-        # (--quiet, CI): DuckDB's bar would write to the terminal behind our back.
-        con.execute("SET enable_progress_bar = false")
-        limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
-        if limit:
-            if not _MEMORY.fullmatch(limit):
-                con.close()
-                raise StoreError(f"{MEMORY_ENV} must look like 2GB or 512MB, not {limit!r}.")
-            con.execute(f"SET memory_limit = '{limit}'")  # validated just above
+            raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
         store = cls(con, path, read_only)
-        if read_only and path != MEMORY:
-            store._check_version()
-        else:
-            store.migrate()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            # Progress is shown through leakaudit's own Progress interface, or not at all
+            # (--quiet, CI): DuckDB's bar would write to the terminal behind our back.
+            con.execute("SET enable_progress_bar = false")
+            con.execute(f"SET memory_limit = '{limit}'")  # validated by memory_limit()
+            if read_only and path != MEMORY:
+                store._check_version()
+            else:
+                store.migrate()
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
+        except BaseException:
+            con.close()  # a StoreError of our own, or an interrupt: no connection left behind
+            raise
         return store
 
     def __enter__(self) -> Store:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 from audit_helpers import REPO, run_cli
 from ingest_helpers import write_table
@@ -135,3 +136,38 @@ def test_report_under_a_regular_file_is_one_line_exit_2(tmp_path: Path, world: P
         f"error: {target}: Cannot write the report: Not a directory.\n",
         "",
     )
+
+
+# --- LEAKAUDIT_MEMORY_LIMIT and DuckDB errors while opening ---------------------------------
+
+
+@pytest.mark.parametrize("limit", ["1KB", "1MB", "63MB", "60MiB"])
+@pytest.mark.parametrize("command", [["status"], ["audit", "-q"]], ids=["status", "audit"])
+def test_a_memory_limit_below_the_minimum_is_refused(
+    db: Path, command: list[str], limit: str
+) -> None:
+    result = run_cli([*command, "--db", db], LEAKAUDIT_MEMORY_LIMIT=limit)
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: LEAKAUDIT_MEMORY_LIMIT must be at least 64MB, not '{limit}'.\n",
+        "",
+    )
+
+
+def test_the_minimum_memory_limit_is_accepted(db: Path) -> None:
+    result = run_cli(
+        ["audit", "--db", db, "-q", "--fail-on", "info"], LEAKAUDIT_MEMORY_LIMIT="64MB"
+    )
+    assert result.exit_code == 1, result.output  # cam-1's clip was served to a stranger
+
+
+def test_a_foreign_duckdb_file_is_a_store_error(tmp_path: Path, world: Path) -> None:
+    """A DuckDB error while migrating is one line naming the database, not a traceback."""
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("CREATE VIEW schema_version AS SELECT 0 AS version")
+    result = run_cli(["ingest", world, "--db", foreign, "-q"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {foreign}: Cannot open the database: Catalog Error")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
