@@ -27,6 +27,8 @@ class ExitCode(IntEnum):
     OK = 0
     FINDINGS = 1
     ERROR = 2
+    # Ctrl-C: the conventional 128 + SIGINT, never 1, which a CI job reads as "findings exist".
+    INTERRUPTED = 130
 
 
 class LeakauditError(Exception):

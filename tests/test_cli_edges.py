@@ -7,12 +7,21 @@ file, a memory limit DuckDB cannot open a database with, and Ctrl-C.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from audit_helpers import REPO, run_cli
+from audit_helpers import REPO, run_cli, runner
 from ingest_helpers import write_table
+
+from leakaudit.cli.common import INTERRUPTED
+from leakaudit.cli.main import cli
+from leakaudit.errors import InputError
 
 DEVICES = [
     {"device_id": "cam-1", "account_id": "A-1", "registered_at": "2024-01-01T00:00:00Z"},
@@ -20,6 +29,8 @@ DEVICES = [
 EVENTS = [
     {"ts": "2024-01-02T10:00:00Z", "account_id": "A-2", "device_id": "cam-1", "action": "clip"},
 ]
+# The CLI in a process of its own, as a user's shell runs it (a signal needs a real process).
+LEAKAUDIT = [sys.executable, "-c", "from leakaudit.cli.main import main; main()"]
 NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first or pass --db."
 EMPTY_DB = (
     "error: --db is empty (an unset variable?); name a database file, or ':memory:' for a "
@@ -171,3 +182,80 @@ def test_a_foreign_duckdb_file_is_a_store_error(tmp_path: Path, world: Path) -> 
     assert result.stderr.startswith(f"error: {foreign}: Cannot open the database: Catalog Error")
     assert result.stderr.count("\n") == 1
     assert result.stdout == ""
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        KeyboardInterrupt(),
+        RuntimeError("Query interrupted"),  # how DuckDB reports a SIGINT during a query
+        InputError("Cannot read this csv file: INTERRUPT Error", "x.csv"),
+    ],
+    ids=["keyboard", "duckdb-runtime", "wrapped"],
+)
+def test_an_interrupt_is_exit_130_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, world: Path, raised: BaseException
+) -> None:
+    if isinstance(raised, InputError):
+        raised.__cause__ = duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise raised
+
+    monkeypatch.setattr("leakaudit.api.ingest", interrupted)
+    result = runner().invoke(cli, ["ingest", str(world), "--db", ":memory:"])
+    assert (result.exit_code, result.stderr, result.stdout) == (130, f"{INTERRUPTED}\n", "")
+
+
+def test_a_runtime_error_that_is_no_interrupt_is_not_hidden(
+    monkeypatch: pytest.MonkeyPatch, world: Path
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("leakaudit.api.ingest", broken)
+    result = runner().invoke(cli, ["ingest", str(world), "--db", ":memory:"])
+    assert isinstance(result.exception, RuntimeError)
+    assert str(result.exception) == "a bug"
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.path.realpath(fd) == str(path) for fd in fds.iterdir())
+    except OSError:  # the process is gone, or a descriptor closed while we looked
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
+    tmp_path: Path, db: Path
+) -> None:
+    before = run_cli(["status", "--db", db]).stdout
+    big = (tmp_path / "access_events.csv").resolve()
+    duckdb.sql(
+        f"""
+        COPY (
+            SELECT '2024-01-02T10:00:00Z' AS ts, 'A-' || (i % 997) AS account_id,
+                'cam-' || (i % 313) AS device_id, 'clip' AS action
+            FROM range(1500000) AS t(i)
+        ) TO '{big}' (HEADER)
+        """
+    )
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, "ingest", str(big), "--db", str(db), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": ""},
+    )
+    deadline = time.monotonic() + 20
+    while not _has_open(proc.pid, big) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the ingest has begun reading; it takes seconds to finish
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err.decode(), out.decode()) == (130, f"{INTERRUPTED}\n", "")
+    assert run_cli(["status", "--db", db]).stdout == before

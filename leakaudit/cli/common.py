@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -15,6 +15,7 @@ from leakaudit.errors import ExitCode, LeakauditError
 from leakaudit.reports.terminal import safe as safe
 from leakaudit.reports.terminal import safe_plain as safe_plain
 from leakaudit.reports.terminal import truncate as truncate
+from leakaudit.store import is_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,8 +80,12 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
+INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."
+
+
 class LeakauditGroup(click.Group):
-    """A click group that turns every `LeakauditError` into one line and exit code 2.
+    """A click group that turns every `LeakauditError` into one line and exit code 2, and a
+    Ctrl-C into one line and exit code 130.
 
     Done here rather than in `main()` so that `CliRunner` tests see exactly what users see.
     """
@@ -89,5 +94,18 @@ class LeakauditGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LeakauditError as exc:
+            if is_interrupt(exc):
+                _interrupted(ctx)
             click.echo(f"error: {safe_plain(exc)}", err=True)
             ctx.exit(ExitCode.ERROR)
+        except (KeyboardInterrupt, RuntimeError) as exc:
+            # click's own `Exit` is a RuntimeError too: only an interrupt is ours to map.
+            if not is_interrupt(exc):
+                raise
+            _interrupted(ctx)
+
+
+def _interrupted(ctx: click.Context) -> NoReturn:
+    """Ctrl-C: one line and 130, not a traceback and 1, which CI reads as "findings exist"."""
+    click.echo(INTERRUPTED, err=True)
+    ctx.exit(ExitCode.INTERRUPTED)

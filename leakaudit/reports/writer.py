@@ -35,12 +35,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # a Ctrl-C too: no stray temporary file
         # The cleanup can fail for the same reason as the write (the parent is a file, or
         # gone); that must not hide the one-line error behind a traceback.
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise ConfigError(f"Cannot write the report: {exc.strerror or exc}.", path=path) from exc
+        if isinstance(exc, OSError):
+            raise ConfigError(
+                f"Cannot write the report: {exc.strerror or exc}.", path=path
+            ) from exc
+        raise
 
 
 def write_reports(
