@@ -1,5 +1,6 @@
 -- Unconsented access of a human staff member to the own customer account of another
--- employee (the directory's own_account_id), employed at the time of the access. Look-ups
+-- employee (an own_account_id of any of their directory rows), employed at the time of the
+-- access. Look-ups
 -- need no consent by themselves. An account that any directory row of the actor names as
 -- their own (a rehire whose old row kept it) is theirs, not a colleague's.
 WITH colleague_at_action AS (
@@ -11,8 +12,12 @@ WITH colleague_at_action AS (
     JOIN staff_member AS m
         ON m.own_account_id = t.target_account_id
         AND m.staff_id <> t.staff_id
-        AND coalesce(m.active_from <= t.ts, true)
-        AND coalesce(t.ts < m.active_to, true)
+    -- employed then: any of the colleague's rows covers the action (a rehire's new row
+    -- need not repeat the own account its old row named)
+    JOIN staff_member AS employed
+        ON employed.staff_id = m.staff_id
+        AND coalesce(employed.active_from <= t.ts, true)
+        AND coalesce(t.ts < employed.active_to, true)
     WHERE t.is_served
         AND t.is_human
         AND t.action <> 'lookup'
