@@ -164,6 +164,21 @@ def test_a_csv_header_with_unknown_columns_differing_in_case_keeps_both(tmp_path
     ]
 
 
+@pytest.mark.parametrize("bad_row", [False, True], ids=["fast path", "exact path"])
+def test_unnamed_csv_columns_each_keep_their_values(tmp_path, store, bad_row):
+    # An export's trailing commas: several header cells with no name are not one column
+    # named twice; each is kept under its position, as DuckDB names it.
+    path = tmp_path / "devices.csv"
+    rows = "cam-1,A,2024-01-01,x,\ncam-2,B,2024-01-01,,y\n" + ("cam-3\n" if bad_row else "")
+    path.write_text("device_id,account_id,registered_at,, \n" + rows)
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (2, int(bad_row))
+    assert store.con.execute("SELECT _extra FROM devices ORDER BY device_id").fetchall() == [
+        ('{"column4":"x","column5":null}',),
+        ('{"column4":null,"column5":"y"}',),
+    ]
+
+
 @pytest.mark.parametrize("together", [False, True])
 def test_a_parquet_file_naming_a_column_twice_is_refused(tmp_path, store, together):
     """Read alone or with others of its shape, the file's own names are checked: DuckDB

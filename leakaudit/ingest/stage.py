@@ -355,6 +355,13 @@ def _parse_header(path: Path, head: list[bytes], first: int, last: int) -> list[
         raise InputError(f"Cannot parse the CSV header row: {exc}", path, first) from exc
 
 
+def _name_blank_columns(names: list[str]) -> list[str]:
+    """A header cell with no name becomes `columnN` (its 1-based position, as DuckDB names
+    it), so that several unnamed columns (an export's trailing commas) each keep their
+    values in `_extra` instead of colliding under one empty name."""
+    return [name if name.strip() else f"column{i}" for i, name in enumerate(names, start=1)]
+
+
 def _head(source: SourceFile) -> list[bytes]:
     """The first lines of a file (up to a megabyte), without their `\\n`."""
     first = next(iter_lines(source.path, source.compression, chunk_bytes=SAMPLE_BYTES), None)
@@ -410,6 +417,7 @@ def stage_csv_fast(
         return None  # the exact path reports it, with its line
     if not names or names == [""]:
         return None
+    names = _name_blank_columns(names)
     rejects = _temp_name("rejects")
     reader, params = _read_csv(source, len(names), rejects, skip=1)
     relation = f"""(
@@ -515,6 +523,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, advance: Advan
     names = _parse_header(source.path, head, header_line, header_end)
     if not names or names == [""]:
         raise InputError("The CSV header row is empty.", source.path, header_line)
+    names = _name_blank_columns(names)
 
     raw, rejects = _temp_name("csv"), _temp_name("rejects")
     reader, params = _read_csv(source, len(names), rejects, skip=0)
