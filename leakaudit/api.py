@@ -24,7 +24,7 @@ from leakaudit.progress import Progress
 from leakaudit.rules import load_packs, parse_param_overrides, run_rules
 from leakaudit.rules.model import Pack
 from leakaudit.schema import TABLES
-from leakaudit.store import Store, scalar
+from leakaudit.store import MEMORY, Store, scalar
 
 PathLike = str | os.PathLike[str]
 
@@ -214,6 +214,9 @@ def audit(
         raise ConfigError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}.")
     loaded = load_packs(rule_dirs, override=override, packs=packs, rules=rules, exclude=exclude)
     overrides = parse_param_overrides(list(params), loaded)
+    if not inputs and db is not None and str(db) == MEMORY:
+        # A fresh in-memory database holds nothing: the audit would pass any --fail-on gate.
+        raise ConfigError("--db :memory: with no INPUTS audits an empty database; give INPUTS.")
     with tempfile.TemporaryDirectory(prefix="leakaudit-") as scratch:
         target = db if db is not None else os.path.join(scratch, "audit.duckdb")
         # With nothing to ingest, a --db that does not exist is a typo: creating it would

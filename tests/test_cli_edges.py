@@ -69,6 +69,15 @@ def test_audit_of_a_missing_database_is_exit_2_and_creates_nothing(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_audit_of_a_fresh_memory_database_without_inputs_is_exit_2() -> None:
+    result = run_cli(["audit", "--db", ":memory:", "--fail-on", "info", "-q"])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        "error: --db :memory: with no INPUTS audits an empty database; give INPUTS.\n",
+        "",
+    )
+
+
 def test_audit_with_inputs_still_creates_the_database(tmp_path: Path, world: Path) -> None:
     new = tmp_path / "new.duckdb"
     result = run_cli(["audit", world, "--db", new, "-q"])
