@@ -223,16 +223,27 @@ def ingest_paths(
                 done.update((r.path, r) for r in _load_parquet_run(store, run, progress))
                 continue
             source, sha256 = run[0]
-            size = source.path.stat().st_size
-            progress.start(source.display, size)
-            try:
-                done[source.display] = _load_and_log(store, source, sha256, size, progress)
-            finally:
-                progress.finish()
+            done[source.display] = _load_one(store, source, sha256, progress)
         report.files = [done[source.display] for source in sources]
         if strict and report.rejected:
             raise _strict_error(store, report)
     return report
+
+
+def _load_one(
+    store: Store,
+    source: SourceFile,
+    sha256: str,
+    progress: Progress,
+    ingest_id: int | None = None,
+) -> FileResult:
+    """Load one file on its own, with its own progress bar."""
+    size = source.path.stat().st_size
+    progress.start(source.display, size)
+    try:
+        return _load_and_log(store, source, sha256, size, progress, ingest_id)
+    finally:
+        progress.finish()
 
 
 def _groupable(source: SourceFile) -> bool:
@@ -274,17 +285,13 @@ def _load_parquet_run(
         by_columns.setdefault(columns, []).append((source, sha256))
     results: dict[str, FileResult] = {}
     for columns, files in by_columns.items():
-        sizes = [source.path.stat().st_size for source, _ in files]
         if len(files) == 1 or columns[0][0] == "":
-            for (source, sha256), size in zip(files, sizes, strict=True):
-                progress.start(source.display, size)
-                try:
-                    results[source.display] = _load_and_log(
-                        store, source, sha256, size, progress, ids[source.display]
-                    )
-                finally:
-                    progress.finish()
+            for source, sha256 in files:
+                results[source.display] = _load_one(
+                    store, source, sha256, progress, ids[source.display]
+                )
             continue
+        sizes = [source.path.stat().st_size for source, _ in files]
         table = files[0][0].table
         progress.start(f"{len(files)} Parquet files → {table}", sum(sizes))
         try:

@@ -68,9 +68,10 @@ def named_twice(names: list[str], table: str) -> tuple[str, list[str]] | None:
     return next(((key, found) for key, found in spellings.items() if len(found) > 1), None)
 
 
-def _refuse_header(staged: Staged, table: Table, path: Path) -> None:
+def _refuse_header(staged: Staged, table: Table, matched: dict[str, list[int]], path: Path) -> None:
     """File-level problems of a CSV or Parquet file's columns, found before any row is read:
-    a column named twice; a Parquet column of a nested type where the table takes a value."""
+    a column named twice; a Parquet column of a nested type where the table takes a value
+    (`matched`: the file's columns per table column, from `map_columns`)."""
     line = staged.header_line or 1
     twice = named_twice(staged.names, table.name)
     if twice is not None:
@@ -80,7 +81,6 @@ def _refuse_header(staged: Staged, table: Table, path: Path) -> None:
         raise InputError(f"column {_header_name(key)} appears {times} ({shown})", path, line)
     if staged.kind != "typed":
         return
-    matched, _ = map_columns(staged.names, table.name)
     for indexes in matched.values():
         for i in indexes:
             kind = _nested_kind(staged.types[i])
@@ -179,9 +179,9 @@ def load_members(
     """
     source, ingest_id = members[0].source, members[0].ingest_id
     table = TABLES[source.table]
-    if staged.kind != "json":
-        _refuse_header(staged, table, source.path)
     matched, extras = map_columns(staged.names, table.name)
+    if staged.kind != "json":
+        _refuse_header(staged, table, matched, source.path)
     missing = [c for c in table.required if c not in matched]
     # JSON Lines has no header: its columns are the keys of its valid objects. With no valid
     # object at all there is nothing to judge the file by, so each line is judged alone.
