@@ -9,6 +9,24 @@ from __future__ import annotations
 from enum import IntEnum
 from pathlib import Path
 
+import duckdb
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` is, or was caused by, a Ctrl-C.
+
+    DuckDB turns a SIGINT during a query into `RuntimeError("Query interrupted")` (or its own
+    `InterruptException`, which a reader may have wrapped in an `InputError`).
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt | duckdb.InterruptException):
+            return True
+        if type(seen) is RuntimeError and str(seen) == "Query interrupted":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
 
 def one_line(message: object) -> str:
     """A library's multi-line message (DuckDB's caret diagram) as one clear line."""

@@ -116,22 +116,6 @@ def _size_bytes(text: str) -> float | None:
 _MIN_MEMORY_BYTES = _size_bytes(MIN_MEMORY_LIMIT) or 0.0
 
 
-def is_interrupt(exc: BaseException) -> bool:
-    """Whether `exc` is, or was caused by, a Ctrl-C.
-
-    DuckDB turns a SIGINT during a query into `RuntimeError("Query interrupted")` (or its own
-    `InterruptException`, which a reader may have wrapped in an `InputError`).
-    """
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt | duckdb.InterruptException):
-            return True
-        if type(seen) is RuntimeError and str(seen) == "Query interrupted":
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 class Store:
     """An open leakaudit database.
 

@@ -9,13 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from leakaudit.errors import ExitCode, LeakauditError
+from leakaudit.errors import ExitCode, LeakauditError, is_interrupt
 
 # Re-exported: every command escapes log-derived text with these.
 from leakaudit.reports.terminal import safe as safe
 from leakaudit.reports.terminal import safe_plain as safe_plain
 from leakaudit.reports.terminal import truncate as truncate
-from leakaudit.store import is_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
