@@ -281,6 +281,28 @@ def test_a_json_line_giving_a_column_twice_with_two_values_is_quarantined(tmp_pa
     ]
 
 
+def test_a_json_line_giving_a_column_twice_compares_the_values_not_their_spelling(tmp_path, store):
+    path = tmp_path / "partner_links.jsonl"
+    when = '"account_id": "A", "partner": "p"'
+    path.write_text(
+        f'{{{when}, "linked_at": "2024-01-01T00:00:00Z", "Linked_At": "2024-01-01 00:00:00"}}\n'
+        f'{{{when}, "linked_at": "2024-01-01T02:00:00+02:00", "LINKED_AT": "2024-01-01"}}\n'
+        f'{{{when}, "linked_at": "2024-01-01", "Linked_At": "2024-01-02"}}\n'  # two instants
+        f'{{{when}, "linked_at": "2024-01-01", "Linked_At": "soon"}}\n'  # one is no instant
+    )
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (2, 2)
+    assert store.con.execute(
+        "SELECT _source_line, CAST(linked_at AS VARCHAR) FROM partner_links ORDER BY 1"
+    ).fetchall() == [(1, "2024-01-01 00:00:00+00"), (2, "2024-01-01 00:00:00+00")]
+    assert store.con.execute(
+        "SELECT source_line, reason FROM quarantine ORDER BY 1"
+    ).fetchall() == [
+        (3, 'column "linked_at" is given twice with different values (linked_at, Linked_At)'),
+        (4, 'column "linked_at" is given twice with different values (linked_at, Linked_At)'),
+    ]
+
+
 def test_a_json_line_beyond_the_sample_giving_a_column_twice_is_quarantined(
     tmp_path, store, monkeypatch
 ):

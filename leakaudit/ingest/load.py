@@ -134,16 +134,19 @@ def _value(staged: Staged, indexes: list[int], column: Column) -> str:
 
 def _spellings_differ(staged: Staged, indexes: list[int], column: Column, n: int) -> str:
     """A CASE branch rejecting a JSON line that gives one column under two spellings with
-    two values: reading only the first would drop the other without a trace. Only files
-    that spell a column two ways pay for it."""
+    two values (as typed, not as written): reading only the first would drop the other
+    without a trace. Only files that spell a column two ways pay for it."""
     spelled = f"json_spelled_{n}"
     staged.params[spelled] = [staged.names[i] for i in indexes]
     texts = [_text(i) for i in indexes]
     present = ", ".join(
         f"CASE WHEN {text} IS NOT NULL THEN ${spelled}[{k + 1}] END" for k, text in enumerate(texts)
     )
+    # Compared as the values they become, so one instant or enum in two spellings is one
+    # value; text that does not cast stays itself, so it still differs from a good value.
+    values = [f"coalesce(CAST({_typed(text, column)} AS VARCHAR), {text})" for text in texts]
     return (
-        f"WHEN len(list_distinct([{', '.join(texts)}])) > 1 THEN "
+        f"WHEN len(list_distinct([{', '.join(values)}])) > 1 THEN "
         f"'column \"{column.name}\" is given twice with different values (' || "
         f"concat_ws(', ', {present}) || ')'"
     )
