@@ -158,6 +158,53 @@ def test_report_under_a_regular_file_is_one_line_exit_2(tmp_path: Path, world: P
     )
 
 
+# --- a report over a file the run reads -----------------------------------------------------
+
+
+def test_a_report_over_the_database_is_exit_2_and_keeps_it(db: Path) -> None:
+    before = db.read_bytes()
+    result = run_cli(["audit", "--db", db, "--format", "json", "-o", db, "-q"])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {db}: The report would overwrite the database --db of this run; "
+        "write it elsewhere.\n",
+        "",
+    )
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("given", ["file", "folder"])
+def test_a_report_over_an_input_is_exit_2_and_keeps_it(world: Path, given: str) -> None:
+    devices = next(world.glob("devices.*"))
+    before = devices.read_bytes()
+    result = run_cli(
+        ["audit", devices if given == "file" else world, "--format", "csv", "-o", devices, "-q"]
+    )
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {devices}: The report would overwrite an input file of this run; "
+        "write it elsewhere.\n",
+        "",
+    )
+    assert devices.read_bytes() == before
+
+
+def test_a_report_over_its_findings_document_is_exit_2_and_keeps_it(
+    tmp_path: Path, world: Path
+) -> None:
+    document = tmp_path / "findings.json"
+    assert run_cli(["audit", world, "-q", "-o", document]).exit_code == 0
+    before = document.read_bytes()
+    result = run_cli(["report", document, "--format", "csv", "-o", document])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {document}: The report would overwrite an input file of this run; "
+        "write it elsewhere.\n",
+        "",
+    )
+    assert document.read_bytes() == before
+
+
 # --- LEAKAUDIT_MEMORY_LIMIT and DuckDB errors while opening ---------------------------------
 
 

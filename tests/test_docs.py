@@ -317,6 +317,15 @@ def test_cli_md_lists_every_report_format_and_extension():
             assert f"`{word}`" in text, f"docs/cli.md, Report formats: no `{word}`"
 
 
+@pytest.mark.parametrize("command", ["audit", "report"])
+def test_format_help_names_every_report_format(command):
+    """`--format md` is refused: the help must name the formats, not only the extensions."""
+    help_text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+    named = re.search(r"--format FORMAT Report format .*?: ([a-z, ]+)\.", help_text)
+    assert named, help_text
+    assert sorted(named.group(1).split(", ")) == sorted(load_reporters())
+
+
 def test_cli_md_lists_every_exit_code():
     text = section(CLI_DOC.read_text(encoding="utf-8"), "Exit codes")
     for code in ExitCode:

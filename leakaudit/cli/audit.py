@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -21,6 +22,8 @@ from leakaudit.cli.common import (
 from leakaudit.cli.output import Emitter, report_options
 from leakaudit.cli.progress import progress_for
 from leakaudit.findings import SEVERITIES, FindingsDocument
+from leakaudit.ingest import discover
+from leakaudit.store import MEMORY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,7 +126,11 @@ def audit(
     """
     if not inputs and db is None:
         raise click.UsageError("Give INPUT files or folders, or --db with an ingested database.")
-    emitter = Emitter(outputs, fmt, redact_flag, redact_key)  # bad flags fail before any work
+    # Bad flags fail before any work; so does a report that would replace what it audits.
+    reads = {source.path: "an input file" for source in discover(list(inputs))}
+    if db is not None and db != MEMORY:
+        reads[Path(db)] = "the database --db"
+    emitter = Emitter(outputs, fmt, redact_flag, redact_key, reads)
     err = stderr_console()
     result = api.audit(
         list(inputs),
@@ -139,9 +146,15 @@ def audit(
         progress=progress_for(err, quiet),
     )
     if result.ingest is not None and not quiet:
+        details = (
+            "details: leakaudit status --db …"
+            if db is not None and db != MEMORY
+            else "the database is thrown away at exit: audit with --db FILE, then "
+            "`leakaudit status --db FILE` shows them"
+        )
         err.print(
             f"Ingested {result.ingest.rows:,} rows from {len(result.ingest.files)} file(s); "
-            f"{result.ingest.rejected:,} quarantined (details: leakaudit status --db …)."
+            f"{result.ingest.rejected:,} quarantined ({details})."
         )
     emitter.emit(result.document, summary=not quiet)
     if profile:

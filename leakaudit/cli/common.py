@@ -23,6 +23,11 @@ DB_HELP = (
     "DuckDB database file [default: $LEAKAUDIT_DB, else ./leakaudit.duckdb]; "
     "':memory:' for a throw-away one."
 )
+# query and status read what an ingest stored: a fresh ':memory:' database would hold nothing.
+READ_DB_HELP = (
+    "DuckDB database file written by `leakaudit ingest`; it must exist "
+    "[default: $LEAKAUDIT_DB, else ./leakaudit.duckdb]."
+)
 AUDIT_DB_HELP = (
     "Ingest into this DuckDB file and audit everything it holds, to keep data between "
     "nightly runs [default: a throw-away database]."

@@ -6,7 +6,7 @@ Shared by `audit` and `report`, so both treat -o, --format and --redact the same
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from leakaudit.reports.writer import resolve_targets, write_reports
 F = TypeVar("F", bound=Callable[..., Any])
 MIN_KEY_CHARS = 16
 FORMATS_HELP = ".json .jsonl .csv .md .txt .html .sarif .ocsf.jsonl .junit.xml"
+FORMAT_NAMES_HELP = "json, jsonl, csv, markdown, console, sarif, ocsf, junit, html"
 
 
 def report_options(f: F) -> F:
@@ -47,7 +48,8 @@ def report_options(f: F) -> F:
         "fmt",
         default=None,
         metavar="FORMAT",
-        help="Report format for every -o FILE, or for standard output without -o.",
+        help=f"Report format for every -o FILE, or for standard output without -o: "
+        f"{FORMAT_NAMES_HELP}.",
     )(f)
     return click.option(
         "-o",
@@ -77,11 +79,25 @@ class Emitter:
     """Checks report flags before any work, then writes the document where they say."""
 
     def __init__(
-        self, outputs: tuple[str, ...], fmt: str | None, redact_flag: bool, key: str | None
+        self,
+        outputs: tuple[str, ...],
+        fmt: str | None,
+        redact_flag: bool,
+        key: str | None,
+        reads: Mapping[Path, str] | None = None,
     ):
+        """`reads`: the files this run reads, each with what it is ("an input file"); a report
+        over one of them would replace the evidence, so it is refused before any work."""
         self.key = redaction_key(redact_flag, key)
         self.targets = [(o, fmt) for o in outputs]
         resolve_targets(self.targets)  # a bad -o or --format fails before any work
+        read = {path.resolve(): what for path, what in (reads or {}).items()}
+        for output in outputs:
+            what = read.get(Path(output).resolve())
+            if what is not None:
+                raise ConfigError(
+                    f"The report would overwrite {what} of this run; write it elsewhere.", output
+                )
         self.stdout_reporter: Reporter | None = (
             renderer_for("-", fmt) if fmt and not outputs else None
         )

@@ -9,7 +9,7 @@ import pandas as pd
 from rich.table import Table
 
 from leakaudit import api
-from leakaudit.cli.common import db_option, safe, safe_plain, stdout_console, truncate
+from leakaudit.cli.common import READ_DB_HELP, db_option, safe, safe_plain, stdout_console, truncate
 
 EPILOG = """\b
 Examples:
@@ -30,7 +30,7 @@ def render_table(frame: pd.DataFrame) -> Table:
 
 @click.command(epilog=EPILOG)
 @click.argument("sql")
-@db_option
+@db_option(help=READ_DB_HELP)
 @click.option(
     "--format",
     "fmt",

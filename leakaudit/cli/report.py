@@ -58,5 +58,5 @@ def report(
     Without -o the summary goes to the terminal, or the --format report to standard output.
     No database is needed. Exit codes: 0 reports written, 2 unreadable document or bad flags.
     """
-    emitter = Emitter(outputs, fmt, redact_flag, redact_key)
+    emitter = Emitter(outputs, fmt, redact_flag, redact_key, {findings: "an input file"})
     emitter.emit(load_document(findings), summary=not outputs)

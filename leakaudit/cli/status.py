@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from leakaudit import api
-from leakaudit.cli.common import db_option, safe, stdout_console, titled_table
+from leakaudit.cli.common import READ_DB_HELP, db_option, safe, stdout_console, titled_table
 from leakaudit.findings import format_ts
 
 EPILOG = """\b
@@ -15,7 +15,7 @@ Example:
 
 
 @click.command(epilog=EPILOG)
-@db_option
+@db_option(help=READ_DB_HELP)
 def status(db: str | None) -> None:
     """Show tables with row counts and time spans, ingested files, and quarantined rows.
 
