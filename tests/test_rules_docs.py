@@ -31,3 +31,17 @@ def test_the_worked_example_is_a_valid_tested_rule(tmp_path):
         ("three reads in ten minutes with a limit of two", True),
         ("the same reads spread over a day, or through the portal, are not bulk", True),
     ]
+
+
+def test_the_quoted_locations_point_at_the_example():
+    """The console blocks name lines of the example files; a key added above them moves them."""
+    text = DOC.read_text(encoding="utf-8")
+    files = {path: body.splitlines() for path, body in BLOCK.findall(text)}
+
+    def line_of(path: str, needle: str) -> int:
+        return next(n for n, line in enumerate(files[path], 1) if needle in line)
+
+    yml, sql = "my_rules/acme/ACME001.yml", "my_rules/acme/ACME001.sql"
+    assert f"at {yml}:{line_of(yml, '- name: three reads')}\n" in text
+    assert f"{yml}:{line_of(yml, 'max_reads:')}: parameter 'max_reads' is declared" in text
+    assert f"{sql}:{line_of(sql, '$max_reads')}: parameter $max_read is used" in text
