@@ -1382,6 +1382,7 @@ def events_staff(w: World, p: Plan) -> None:
     )
     w.case(s, "decoy", f"`st-finn`'s consented view of `{T[8]}` on 06-03 while employed.")
     # raw store: human reads raw media (media_id only; target via the media's device owner)
+    raw_first = at("2024-06-12T01:15:00") + len(w.staff_acts) * SEC
     for a, k in ((T[10], 2), (T[11], 1)):
         for _ in range(k):
             m = w.new_media(w.cams_of[a][0], at("2024-06-11T23:00:00"), "clip")
@@ -1403,7 +1404,7 @@ def events_staff(w: World, p: Plan) -> None:
         "planted",
         f"**raw_store_access** (+ staff_without_consent for the media owners "
         f"`{T[10]}`, `{T[11]}`): developer `st-dan` raw_read 3 items from the raw store "
-        "06-12T01:15 (media_id only).",
+        f"{raw_first:%m-%dT%H:%M} (media_id only).",
     )
     # a denied unconsented attempt and a device-only consented view
     d, mid = media_of(T[12], at("2024-06-09T11:00:00"))
@@ -2108,10 +2109,15 @@ def write_readme(w: World, out: Path, counts: dict[str, int], bad: list) -> None
         "`tests/data/sample_logs_expected.json` lists every planted finding as "
         "`{category, entities}` (entity keys of SPEC §3; `partial: true` where only some "
         "values are certain) and the "
-        "malformed-row count. Per category:",
+        "malformed-row count. Planted cases per category; `leakaudit audit` reports one "
+        "`device_identity_conflict` finding per serial under the shared id, so "
+        f"{len(w.expected) + 1} findings in all:",
         "",
     ]
-    lines += [f"- `{c}`: {n}" for c, n in sorted(by_cat.items())]
+    lines += [
+        f"- `{c}`: {n}" + (" (2 findings)" if c == "device_identity_conflict" else "")
+        for c, n in sorted(by_cat.items())
+    ]
     lines += ["", "## Planted cases and decoys", ""]
     sections: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for sec, kind, text in w.cases:
