@@ -17,11 +17,12 @@ import duckdb
 import pandas as pd
 
 from leakaudit import __version__
-from leakaudit.errors import ConfigError, ExitCode, QueryError, one_line
+from leakaudit.errors import ConfigError, ExitCode, InputError, QueryError, one_line
 from leakaudit.findings import SEVERITIES, FindingsDocument, InputRecord, RuleOutcome, RunRecord
 from leakaudit.ingest import IngestReport, ingest_paths
 from leakaudit.progress import Progress
 from leakaudit.rules import load_packs, parse_param_overrides, run_rules
+from leakaudit.rules.engine import missing_tables
 from leakaudit.rules.model import Pack
 from leakaudit.schema import TABLES
 from leakaudit.store import MEMORY, Store, scalar
@@ -192,6 +193,19 @@ def _run_record(
     )
 
 
+def _refuse_nothing_to_audit(store: Store, packs: Sequence[Pack], db: PathLike | None) -> None:
+    """Every selected rule would be skipped for want of rows: a gate that ran nothing must
+    not pass (a wrong path or an empty export, at night with nobody watching)."""
+    rules = [rule for pack in packs for rule in pack.rules]
+    if rules and all(missing_tables(store, rule) for rule in rules):
+        tables = sorted({table for rule in rules for table in missing_tables(store, rule)})
+        raise InputError(
+            "Nothing to audit: every selected rule needs a table that holds no rows "
+            f"(empty: {', '.join(tables)}).",
+            db if db is not None and str(db) != MEMORY else None,
+        )
+
+
 def audit(
     inputs: Sequence[PathLike] = (),
     *,
@@ -227,6 +241,7 @@ def audit(
                 if inputs
                 else None
             )
+            _refuse_nothing_to_audit(store, loaded, db)
             findings, outcomes = run_rules(store, loaded, overrides, progress=progress)
             timings = {o.rule_id: o.duration_s for o in outcomes if o.duration_s is not None}
             reproducible = "SOURCE_DATE_EPOCH" in os.environ

@@ -230,6 +230,36 @@ def test_a_missing_input_is_a_usage_error(tmp_path: Path) -> None:
     assert f"'{tmp_path / 'nowhere'}' does not exist." in result.stderr
 
 
+def test_an_input_folder_without_input_files_is_exit_2(tmp_path: Path) -> None:
+    folder = tmp_path / "tonight"
+    folder.mkdir()
+    (folder / "README.md").write_text("the export job writes here\n")
+    result = run_cli(["audit", folder, "--fail-on", "info"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {folder}: No input files in this folder: expected .csv, .jsonl/.ndjson/.json "
+        "or .parquet, optionally with .gz or .zst.\n"
+    )
+
+
+def test_an_audit_where_every_rule_would_be_skipped_is_exit_2(tmp_path: Path) -> None:
+    # Only consents: no rule has the rows it needs, so a gate would pass having run nothing.
+    (tmp_path / "consents.csv").write_text(
+        "account_id,scope,granted_at\nA,media,2024-01-01T00:00:00Z\n"
+    )
+    db = tmp_path / "kept.duckdb"
+    result = run_cli(["audit", tmp_path / "consents.csv", "--db", db, "--fail-on", "info"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {db}: Nothing to audit: every selected rule needs a table that holds no rows "
+        "(empty: access_events, devices, staff, staff_access).\n"
+    )
+    assert api.query("SELECT count(*) AS n FROM consents", db=db)["n"].tolist() == [1]  # kept
+    only_staff = run_cli(["audit", "--db", db, "--pack", "staff"])
+    assert only_staff.exit_code == 2
+    assert only_staff.stderr.endswith("(empty: staff, staff_access).\n")
+
+
 # --- output: stdout, files ------------------------------------------------------------------
 
 
@@ -303,8 +333,16 @@ def test_strict_with_quarantined_rows_is_exit_2_and_ingests_nothing(tmp_path: Pa
 
 
 def test_strict_without_bad_rows_runs(tmp_path: Path) -> None:
+    staff_access = tmp_path / "staff_access.csv"
+    staff_access.write_text("ts,staff_id,action,account_id\n2024-06-12T09:00:00Z,st-x,account,A\n")
     result = run_cli(
-        ["audit", SAMPLE_LOGS / "staff.csv", SAMPLE_LOGS / "consents.jsonl", "--strict", "-q"]
+        [
+            "audit",
+            *(SAMPLE_LOGS / name for name in ("staff.csv", "consents.jsonl")),
+            staff_access,
+            "--strict",
+            "-q",
+        ]
     )
     assert result.exit_code == 0, result.output
 

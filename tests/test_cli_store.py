@@ -88,6 +88,13 @@ def test_missing_required_column_is_exit_2_with_one_line(runner, tmp_path):
     )
 
 
+def test_ingesting_a_folder_without_input_files_is_exit_2(runner, tmp_path):
+    (tmp_path / "logs").mkdir()
+    result = runner.invoke(cli, ["ingest", str(tmp_path / "logs"), "--db", str(tmp_path / "a.db")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {tmp_path / 'logs'}: No input files in this folder")
+
+
 @pytest.mark.parametrize(
     ("body", "line", "problem"),
     [

@@ -23,6 +23,7 @@ FORMATS: dict[str, str] = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+FORMAT_WORDS = ".csv, .jsonl/.ndjson/.json or .parquet, optionally with .gz or .zst"
 COMPRESSION_SUFFIXES: dict[str, str] = {
     ".gz": "gzip",
     ".gzip": "gzip",
@@ -142,6 +143,9 @@ def discover(paths: list[str | os.PathLike[str]], as_table: str | None = None) -
         if is_dir:
             candidates = _files_under(root)
             explicit = False
+            if not any(split_name(path.name)[1] for path in candidates):
+                # A wrong path or an export that never arrived, not "nothing new tonight".
+                raise InputError(f"No input files in this folder: expected {FORMAT_WORDS}.", root)
         else:
             candidates, explicit = [root], True
         for path in candidates:
@@ -152,8 +156,7 @@ def discover(paths: list[str | os.PathLike[str]], as_table: str | None = None) -
             if source is None:
                 if explicit:
                     raise InputError(
-                        "Unknown input format: expected .csv, .jsonl/.ndjson/.json or "
-                        ".parquet, optionally with .gz or .zst.",
+                        f"Unknown input format: expected {FORMAT_WORDS}.",
                         path,
                     )
                 continue
