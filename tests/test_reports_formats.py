@@ -413,6 +413,23 @@ def test_html_shows_hostile_strings_as_text() -> None:
     assert len(data) < 1_000_000
 
 
+# Bidi overrides and invisible characters: obeyed by a browser, they reorder or hide what the
+# reader sees (`cam-\u202etxt.exe` reads "cam-exe.txt"), as a terminal would.
+REORDERING = "cam-\u202etxt.exe\u202c\u200b\u2066x\u2069\u2028"
+
+
+def test_html_shows_bidi_and_invisible_characters_instead_of_obeying_them() -> None:
+    doc = realistic_document()
+    leak = next(f for f in doc.findings if "owner_account_id" in f.entities)
+    leak.entities = {**leak.entities, "device_id": REORDERING, "owner_account_id": REORDERING}
+    leak.reason = f"Device {REORDERING} served media to a stranger."
+    data = render("html", doc).decode("utf-8")
+    for ch in "\u202e\u202c\u200b\u2066\u2069\u2028":
+        assert ch not in data, f"U+{ord(ch):04X} in the HTML report"
+    text = "".join(parse_html(data.encode("utf-8")).text)
+    assert "Device cam-\\x202etxt.exe\\x202c\\x200b\\x2066x\\x2069\\x2028 served" in text
+
+
 def test_html_lists_every_finding_with_its_facts() -> None:
     doc = realistic_document()
     text = " ".join(parse_html(render("html", doc)).text)

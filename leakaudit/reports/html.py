@@ -24,6 +24,7 @@ from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backe
 from leakaudit.findings import SEVERITIES, Finding, FindingsDocument, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.provenance import provenance
+from leakaudit.reports.terminal import safe_plain
 from leakaudit.reports.textsafe import utf8_bytes
 
 CSP = (
@@ -46,7 +47,6 @@ MEDIA_PACK_RECIPIENT = "account_id"  # in the media pack, account_id is who rece
 
 _SVG_NS = "{http://www.w3.org/2000/svg}"
 _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _RC = {
     "svg.fonttype": "none",  # text as <text> elements, not glyph paths: smaller, selectable
@@ -63,10 +63,11 @@ class UnsafeSvgError(ValueError):
 
 
 def visible(value: object) -> str:
-    """`value` as text with control characters written as `\\xNN` (shown, never obeyed) and
-    lone surrogates (undecodable input bytes) as U+FFFD."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", str(value))
-    return _SURROGATE.sub("\ufffd", text)
+    """`value` as text with lone surrogates (undecodable input bytes) as U+FFFD and every other
+    character that is not printable written as `\\xNN` (shown, never obeyed), as on the
+    terminal: control characters, and bidi overrides and invisible characters, which a
+    browser obeys too (`cam-\\u202etxt.exe` would read "cam-exe.txt")."""
+    return safe_plain(_SURROGATE.sub("\ufffd", str(value)))
 
 
 def chart_label(value: object) -> str:
