@@ -56,6 +56,29 @@ def test_report_format_to_stdout(runner, saved) -> None:
     assert result.stdout_bytes == render("csv")
 
 
+# A C1 control (U+009B is CSI, like ESC [), DEL and a bidi override: JSON and XML keep them
+# as data, so a terminal would receive them raw.
+TERMINAL_HOSTILE = "cam-\u009b2J\x7f\u202etxt.exe"
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "sarif", "ocsf", "junit", "csv"])
+def test_report_format_on_a_terminal_shows_control_characters(runner, tmp_path, fmt) -> None:
+    doc = pii_document()
+    doc.findings[0].reason = f"Device {TERMINAL_HOSTILE} served media to a stranger."
+    saved = tmp_path / "findings.json"
+    saved.write_bytes(render("json", doc))
+    args = ["report", str(saved), "--format", fmt]
+    tty = runner.invoke(cli, args, env={"TTY_COMPATIBLE": "1"})
+    assert tty.exit_code == 0, tty.output
+    assert not {"\u009b", "\x7f", "\u202e"} & set(tty.stdout)
+    assert "cam-\\x9b2J\\x7f\\x202etxt.exe" in tty.stdout
+    assert "\\x0d" not in tty.stdout  # CSV's CRLF line ends stay line ends
+    # Into a pipe the report keeps its exact bytes, those `-o FILE` writes.
+    out = tmp_path / "again"
+    runner.invoke(cli, [*args, "-o", str(out)])
+    assert runner.invoke(cli, args).stdout_bytes == out.read_bytes()
+
+
 def test_report_without_output_prints_the_summary(runner, saved) -> None:
     result = runner.invoke(cli, ["report", str(saved)])
     assert result.exit_code == 0, result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -82,6 +84,20 @@ def stdout_console() -> Console:
 
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+_LINE_END = re.compile("(\r?\n)")
+
+
+def write_machine_output(text: str, terminal: bool) -> None:
+    """Exact bytes into a pipe (evidence must not be altered: click.echo would strip ANSI
+    sequences); on a terminal, control characters from logs are shown as \\xNN, not obeyed,
+    and only the line ends (CSV's CRLF too) stay as they are."""
+    if terminal:
+        parts = _LINE_END.split(text)
+        text = "".join(p if _LINE_END.fullmatch(p) else safe_plain(p) for p in parts)
+    sys.stdout.buffer.write(text.encode("utf-8", errors="surrogateescape"))
+    sys.stdout.flush()
 
 
 INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."

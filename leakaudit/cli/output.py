@@ -5,14 +5,13 @@ Shared by `audit` and `report`, so both treat -o, --format and --redact the same
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from leakaudit.cli.common import safe, stderr_console, stdout_console
+from leakaudit.cli.common import safe, stderr_console, stdout_console, write_machine_output
 from leakaudit.errors import ConfigError
 from leakaudit.findings import FindingsDocument
 from leakaudit.redact import redact
@@ -109,8 +108,8 @@ class Emitter:
         options = RenderOptions(base_dir=Path.cwd())
         written = write_reports(doc, self.targets, options)
         if self.stdout_reporter is not None:
-            sys.stdout.buffer.write(self.stdout_reporter.render(doc, options))
-            sys.stdout.flush()
+            data = self.stdout_reporter.render(doc, options)
+            write_machine_output(data.decode("utf-8"), stdout_console().is_terminal)
         elif summary:
             print_summary(doc, stdout_console())
         err = stderr_console()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 import pandas as pd
 from rich.table import Table
 
 from leakaudit import api
-from leakaudit.cli.common import READ_DB_HELP, db_option, safe, safe_plain, stdout_console, truncate
+from leakaudit.cli.common import (
+    READ_DB_HELP,
+    db_option,
+    safe,
+    stdout_console,
+    truncate,
+    write_machine_output,
+)
 
 EPILOG = """\b
 Examples:
@@ -61,12 +66,3 @@ _MACHINE = {
         orient="records", lines=True, date_format="iso", force_ascii=False
     ),
 }
-
-
-def write_machine_output(text: str, terminal: bool) -> None:
-    """Exact bytes into a pipe (evidence must not be altered: click.echo would strip ANSI
-    sequences); on a terminal, control characters from logs are shown as \\xNN, not obeyed."""
-    if terminal:
-        text = "\n".join(safe_plain(line) for line in text.split("\n"))
-    sys.stdout.buffer.write(text.encode("utf-8", errors="surrogateescape"))
-    sys.stdout.flush()
