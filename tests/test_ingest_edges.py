@@ -94,6 +94,20 @@ def test_an_unreadable_subfolder_is_an_error_not_skipped(tmp_path, restore_modes
             assert s.con.execute("SELECT count(*) FROM ingest_log").fetchall() == [(0,)]
 
 
+def test_a_file_name_that_is_not_utf8_is_one_line_and_exit_2(tmp_path):
+    # A name with bytes that are not UTF-8 (kept by Python as lone surrogates) cannot be opened
+    # by the readers or recorded as text: refused by name, never a traceback and exit 1.
+    folder = tmp_path / "dir" / "devices"
+    folder.mkdir(parents=True)
+    shutil.copy(SAMPLE_LOGS / "devices.csv", folder / os.fsdecode(b"\xff\xfe-\x1b[2J.csv"))
+    result = _cli_as_a_user(["audit", "-q", "dir"], tmp_path)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: dir/devices/\\xdcff\\xdcfe-\\x1b[2J.csv: The file name is not valid UTF-8; "
+        "rename the file (its name is recorded as text with every row).\n",
+    )
+
+
 def _access_events_jsonl(n: int) -> bytes:
     return b"".join(
         b'{"ts":"2024-06-01T00:00:00Z","account_id":"a%d","device_id":"d","action":"clip"}\n' % i

@@ -116,6 +116,14 @@ def resolve(path: Path, as_table: str | None) -> SourceFile | None:
     stem, fmt, _ = split_name(path.name)
     if fmt is None:
         return None
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8, kept by os as lone surrogates
+        raise InputError(
+            "The file name is not valid UTF-8; rename the file (its name is recorded as text "
+            "with every row).",
+            path,
+        ) from None
     table = as_table or table_from_name(stem) or table_from_name(path.parent.name)
     if table is None:
         raise InputError(
