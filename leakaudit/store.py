@@ -21,6 +21,7 @@ from leakaudit.schema import TABLES, table_ddl
 DEFAULT_DB = "leakaudit.duckdb"
 DB_ENV = "LEAKAUDIT_DB"
 MEMORY = ":memory:"
+NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first or pass --db."
 MEMORY_ENV = "LEAKAUDIT_MEMORY_LIMIT"  # DuckDB's memory_limit, e.g. 2GB; it spills beyond
 # A nightly job shares its machine: DuckDB's own default (80% of RAM) let a 10 M-event audit
 # reach 5 GB; capped at 3 GB it peaked at 3.3 GB and took 16.5 s instead of 13.0 s.
@@ -143,9 +144,7 @@ class Store:
         path = resolve_db_path(db)
         limit = memory_limit()
         if (read_only or not create) and path != MEMORY and not Path(path).exists():
-            raise StoreError(
-                "No leakaudit database here; run `leakaudit ingest` first or pass --db.", path
-            )
+            raise StoreError(NO_DATABASE, path)
         try:
             # A read-only store is for looking at evidence: no SQL it runs may read or write
             # other files (COPY … TO, read_text) either.
@@ -160,6 +159,8 @@ class Store:
             # (--quiet, CI): DuckDB's bar would write to the terminal behind our back.
             con.execute("SET enable_progress_bar = false")
             con.execute(f"SET memory_limit = '{limit}'")  # validated by memory_limit()
+            if path != MEMORY:
+                store._check_leakaudit(create=create and not read_only)
             if read_only and path != MEMORY:
                 store._check_version()
             else:
@@ -191,8 +192,47 @@ class Store:
             return 0
         return int(scalar(self.con, "SELECT max(version) FROM schema_version") or 0)
 
+    def _check_leakaudit(self, *, create: bool) -> None:
+        """Refuse a DuckDB file leakaudit never initialised, unless it is blank and `create`.
+
+        Another program's database must not get leakaudit's tables (or have a table of its own
+        taken for a native one), and an audit of a blank file would pass any --fail-on gate.
+        """
+        if self.schema_version():
+            return
+        theirs = [
+            name
+            for (name,) in self.con.execute(
+                """
+                SELECT table_name
+                FROM information_schema.tables
+                WHERE table_catalog = current_database() AND table_name <> 'schema_version'
+                ORDER BY table_name
+                """
+            ).fetchall()
+        ]
+        if theirs:
+            shown = ", ".join(theirs[:5]) + (", …" if len(theirs) > 5 else "")
+            raise StoreError(
+                f"This DuckDB database is not a leakaudit database (it holds {shown}); "
+                "leakaudit does not add its tables to another program's database. Pass a new "
+                "file or a leakaudit database.",
+                self.path,
+            )
+        if not create:
+            raise StoreError(NO_DATABASE, self.path)
+
+    def _newer(self, version: int) -> StoreError:
+        return StoreError(
+            f"The database has schema version {version}, newer than this leakaudit "
+            f"({SCHEMA_VERSION}); upgrade leakaudit.",
+            self.path,
+        )
+
     def _check_version(self) -> None:
         version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise self._newer(version)
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"The database has schema version {version}, this leakaudit needs "
@@ -209,11 +249,7 @@ class Store:
         )
         current = self.schema_version()
         if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"The database has schema version {current}, newer than this leakaudit "
-                f"({SCHEMA_VERSION}); upgrade leakaudit.",
-                self.path,
-            )
+            raise self._newer(current)
         for version in range(current, SCHEMA_VERSION):
             with self.transaction():
                 for statement in MIGRATIONS[version]:

@@ -32,6 +32,10 @@ EVENTS = [
 # The CLI in a process of its own, as a user's shell runs it (a signal needs a real process).
 LEAKAUDIT = [sys.executable, "-c", "from leakaudit.cli.main import main; main()"]
 NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first or pass --db."
+NOT_LEAKAUDIT = (
+    "This DuckDB database is not a leakaudit database (it holds {tables}); leakaudit does not "
+    "add its tables to another program's database. Pass a new file or a leakaudit database."
+)
 EMPTY_DB = (
     "error: --db is empty (an unset variable?); name a database file, or ':memory:' for a "
     "throw-away one.\n"
@@ -238,6 +242,68 @@ def test_a_foreign_duckdb_file_is_a_store_error(tmp_path: Path, world: Path) -> 
     assert result.stderr.startswith(f"error: {foreign}: Cannot open the database: Catalog Error")
     assert result.stderr.count("\n") == 1
     assert result.stdout == ""
+
+
+def _tables(path: Path) -> list[str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return [
+            r[0]
+            for r in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+        ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ingest", "{world}"],
+        ["audit", "{world}", "--fail-on", "info"],
+        ["audit", "--fail-on", "info"],
+        ["status"],
+        ["query", "SELECT 1"],
+    ],
+    ids=["ingest", "audit-inputs", "audit", "status", "query"],
+)
+def test_another_programs_duckdb_file_is_refused_and_left_alone(
+    tmp_path: Path, world: Path, args: list[str]
+) -> None:
+    """Someone else's database must not get leakaudit's tables, nor pass an empty audit."""
+    theirs = tmp_path / "theirs.duckdb"
+    with duckdb.connect(str(theirs)) as con:
+        con.execute("CREATE TABLE orders AS SELECT 1 AS id")
+    argv = [a.replace("{world}", str(world)) for a in args]
+    result = run_cli([*argv, "--db", theirs])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {theirs}: {NOT_LEAKAUDIT.format(tables='orders')}\n",
+        "",
+    )
+    assert _tables(theirs) == ["orders"]
+
+
+def test_audit_of_a_blank_duckdb_file_without_inputs_is_exit_2(tmp_path: Path) -> None:
+    """A blank DuckDB file holds no data: auditing it would pass any --fail-on gate."""
+    blank = tmp_path / "blank.duckdb"
+    duckdb.connect(str(blank)).close()
+    result = run_cli(["audit", "--db", blank, "--fail-on", "info", "-q"])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {blank}: {NO_DATABASE}\n",
+        "",
+    )
+    assert _tables(blank) == []
+
+
+@pytest.mark.parametrize("command", [["status"], ["query", "SELECT 1"]], ids=["status", "query"])
+def test_a_database_of_a_newer_leakaudit_asks_for_an_upgrade(db: Path, command: list[str]) -> None:
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO schema_version VALUES (99, current_timestamp)")
+    result = run_cli([*command, "--db", db])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {db}: The database has schema version 99, newer than this leakaudit (1); "
+        "upgrade leakaudit.\n",
+        "",
+    )
 
 
 # --- Ctrl-C ---------------------------------------------------------------------------------
