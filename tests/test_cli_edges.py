@@ -381,3 +381,20 @@ def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
     out, err = proc.communicate(timeout=30)
     assert (proc.returncode, err.decode(), out.decode()) == (130, f"{INTERRUPTED}\n", "")
     assert run_cli(["status", "--db", db]).stdout == before
+
+
+def test_ctrl_c_while_a_json_lines_file_streams_is_exit_130_not_a_read_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Path
+) -> None:
+    """DuckDB pulls JSON Lines from a Python stream: a Ctrl-C that lands in it comes back as
+    DuckDB's "reading the stream failed", which must still read as an interrupt."""
+    before = run_cli(["status", "--db", db]).stdout
+    new = write_table(tmp_path, "access_events", [{**EVENTS[0], "account_id": "A-3"}], "jsonl")
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("leakaudit.ingest.stage.whitespace_only", interrupted)
+    result = runner().invoke(cli, ["ingest", str(new), "--db", str(db)])
+    assert (result.exit_code, result.stderr, result.stdout) == (130, f"{INTERRUPTED}\n", "")
+    assert run_cli(["status", "--db", db]).stdout == before

@@ -133,7 +133,7 @@ class LineStream:
         self.name = _temp_name("lines")
         self.rows = 0
         self.registered = False
-        self.failure: Exception | None = None  # why reading the file stopped, if it did
+        self.failure: BaseException | None = None  # why reading the file stopped, if it did
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         self.rows = 0
@@ -146,9 +146,10 @@ class LineStream:
                 yield pa.RecordBatch.from_arrays(
                     [batch.line_numbers(), batch.framed(), pa.array(blank)], schema=self.schema
                 )
-        except Exception as exc:
+        except BaseException as exc:
             # DuckDB reports it as its own error, with this traceback flattened into the
-            # message; `read_errors` raises this instead.
+            # message; `read_errors` raises this instead. A Ctrl-C that lands here too, or
+            # it would read as a broken file (exit 2) instead of an interrupt (130).
             self.failure = exc
             raise
 
