@@ -39,7 +39,7 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest files and folders into the database; all or nothing (see `ingest_paths`)."""
-    with Store.open(db) as store:
+    with Store.open(db) as store, store.removed_on_error():
         return ingest_paths(store, paths, as_table=as_table, strict=strict, progress=progress)
 
 
@@ -236,11 +236,10 @@ def audit(
         # With nothing to ingest, a --db that does not exist is a typo: creating it would
         # audit an empty database and pass any --fail-on gate.
         with Store.open(target, create=db is None or bool(inputs)) as store:
-            report = (
-                ingest_paths(store, list(inputs), strict=strict, progress=progress)
-                if inputs
-                else None
-            )
+            report = None
+            if inputs:
+                with store.removed_on_error():
+                    report = ingest_paths(store, list(inputs), strict=strict, progress=progress)
             _refuse_nothing_to_audit(store, loaded, db)
             findings, outcomes = run_rules(store, loaded, overrides, progress=progress)
             timings = {o.rule_id: o.duration_s for o in outcomes if o.duration_s is not None}

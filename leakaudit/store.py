@@ -124,10 +124,13 @@ class Store:
     database that was never initialised or has an older schema.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool):
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool, created: bool = False
+    ):
         self.con = con
         self.path = path
         self.read_only = read_only
+        self.created = created  # this open made the file (see `removed_on_error`)
 
     @classmethod
     def open(
@@ -145,6 +148,7 @@ class Store:
         limit = memory_limit()
         if (read_only or not create) and path != MEMORY and not Path(path).exists():
             raise StoreError(NO_DATABASE, path)
+        created = path != MEMORY and not Path(path).exists()
         try:
             # A read-only store is for looking at evidence: no SQL it runs may read or write
             # other files (COPY … TO, read_text) either.
@@ -152,7 +156,7 @@ class Store:
             con = duckdb.connect(path, read_only=read_only and path != MEMORY, config=config)
         except duckdb.Error as exc:
             raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
-        store = cls(con, path, read_only)
+        store = cls(con, path, read_only, created)
         try:
             con.execute("SET TimeZone = 'UTC'")
             # Progress is shown through leakaudit's own Progress interface, or not at all
@@ -165,13 +169,33 @@ class Store:
                 store._check_version()
             else:
                 store.migrate()
-        except duckdb.Error as exc:
-            con.close()
-            raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
-        except BaseException:
-            con.close()  # a StoreError of our own, or an interrupt: no connection left behind
+        except BaseException as exc:
+            # A StoreError of our own, or an interrupt: no connection, and no new file, left
+            store.discard_if_created()
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
             raise
         return store
+
+    @contextmanager
+    def removed_on_error(self) -> Iterator[None]:
+        """Delete the database again if this run created it and filling it fails.
+
+        A failed first ingest must leave things as they were (SPEC §5), which is no file: an
+        empty database left behind would later be audited as "no findings".
+        """
+        try:
+            yield
+        except BaseException:
+            self.discard_if_created()
+            raise
+
+    def discard_if_created(self) -> None:
+        """Close, and remove the file (and its WAL) when this open created it."""
+        self.close()
+        if self.created:
+            for name in (self.path, self.path + ".wal"):
+                Path(name).unlink(missing_ok=True)
 
     def __enter__(self) -> Store:
         return self

@@ -328,8 +328,18 @@ def test_strict_with_quarantined_rows_is_exit_2_and_ingests_nothing(tmp_path: Pa
     malformed = {(str(SAMPLE_LOGS / m["file"]), m["line"]) for m in expected["malformed"]}
     assert (match[1], int(match[2])) in malformed
     assert result.stdout == ""
-    if path.exists():
-        assert api.query("SELECT count(*) AS n FROM ingest_log", db=path)["n"][0] == 0
+    # The database did not exist before: "as it was" is no file, not an empty database that
+    # a later `audit --db` would read.
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_failed_ingest_keeps_a_database_that_existed(tmp_path: Path) -> None:
+    path = tmp_path / "kept.duckdb"
+    assert run_cli(["ingest", SAMPLE_LOGS / "shares.csv", "--db", path, "-q"]).exit_code == 0
+    for command in ("ingest", "audit"):
+        failed = run_cli([command, SAMPLE_LOGS / "devices.csv", "--db", path, "--strict", "-q"])
+        assert failed.exit_code == 2
+        assert api.query("SELECT count(*) AS n FROM shares", db=path)["n"][0] == 217
 
 
 def test_strict_without_bad_rows_runs(tmp_path: Path) -> None:
