@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 
@@ -282,8 +284,36 @@ def test_query_cannot_touch_other_files(runner, world, tmp_path):
     assert not target.exists()
 
 
-def test_query_output_to_a_pipe_keeps_bytes_exact(runner, world, tmp_path):
+def test_query_json_to_a_pipe_keeps_values_exact(runner, world, tmp_path):
     db = str(tmp_path / "a.duckdb")
     runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
-    result = runner.invoke(cli, ["query", "SELECT 'a' || chr(27) || '[2J' AS x", "--db", db])
-    assert result.output == "x\na\x1b[2J\n"
+    sql = "SELECT 'a' || chr(27) || '[2J' AS x"
+    result = runner.invoke(cli, ["query", sql, "--db", db, "--format", "jsonl"])
+    assert json.loads(result.output) == {"x": "a\x1b[2J"}
+
+
+def test_query_csv_is_safe_to_open_in_a_spreadsheet(runner, tmp_path):
+    """CSV has no escapes: a formula would run, and a bare CR would split the row (Python's
+    csv quotes only line-terminator characters), so text cells are neutralised."""
+    hostile = ['=HYPERLINK("http://x")', "x\r=SUM(1+1)", "a\x1b[2J", "-1+2", "@cmd", "plain"]
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"account_id": value, "partner": "p", "linked_at": "2024-01-01"}) + "\n"
+            for value in hostile
+        )
+    )
+    db = str(tmp_path / "a.duckdb")
+    assert runner.invoke(cli, ["ingest", str(path), "--db", db, "--quiet"]).exit_code == 0
+    sql = "SELECT account_id, _source_line FROM partner_links ORDER BY _source_line"
+    result = runner.invoke(cli, ["query", sql, "--db", db, "--format", "csv"])
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows == [
+        ["account_id", "_source_line"],
+        ['\'=HYPERLINK("http://x")', "1"],
+        ["x\\x0d=SUM(1+1)", "2"],
+        ["a\\x1b[2J", "3"],
+        ["'-1+2", "4"],
+        ["'@cmd", "5"],
+        ["plain", "6"],
+    ]

@@ -15,6 +15,7 @@ from leakaudit.cli.common import (
     truncate,
     write_machine_output,
 )
+from leakaudit.reports.csv import neutralise
 
 EPILOG = """\b
 Examples:
@@ -59,8 +60,18 @@ def query(sql: str, db: str | None, fmt: str | None) -> None:
         write_machine_output(_MACHINE[fmt](frame), console.is_terminal)
 
 
+def _spreadsheet_csv(frame: pd.DataFrame) -> str:
+    """CSV that a spreadsheet opens safely, as the findings CSV: log text beginning with
+    `=`, `+`, `-` or `@` gets a leading `'`, and control characters (a bare CR would end the
+    row for most readers) are shown as `\\xNN`. `json`/`jsonl` keep every value exact."""
+    safe = frame.copy()
+    for column in safe.select_dtypes(include=["object", "string"]).columns:
+        safe[column] = safe[column].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+    return safe.to_csv(index=False)
+
+
 _MACHINE = {
-    "csv": lambda f: f.to_csv(index=False),
+    "csv": _spreadsheet_csv,
     "json": lambda f: f.to_json(orient="records", date_format="iso", force_ascii=False) + "\n",
     "jsonl": lambda f: f.to_json(
         orient="records", lines=True, date_format="iso", force_ascii=False
