@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,6 +51,22 @@ def test_report_writes_several_formats(runner, saved, tmp_path) -> None:
     for name, fmt in zip(names, ["jsonl", "csv", "markdown", "console"], strict=True):
         assert (tmp_path / name).read_bytes() == render(fmt), name
     assert result.stdout == ""
+
+
+def test_report_into_a_named_pipe_writes_through_it(runner, saved, tmp_path) -> None:
+    """`-o /dev/stdout` or a FIFO is written into, never renamed over: the atomic rename would
+    replace the device with a regular file (for every later program, when run as root)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = runner.invoke(cli, ["report", str(saved), "-o", str(fifo), "--format", "json"])
+    reader.join(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert received == [saved.read_bytes()]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.json", "pipe"]
 
 
 def test_report_format_to_stdout(runner, saved) -> None:

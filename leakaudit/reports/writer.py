@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,29 @@ def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
     return resolved
 
 
+def _write(path: Path, data: bytes) -> None:
+    """Write one report file; an OSError becomes a one-line ConfigError naming it."""
+    try:
+        if _is_stream(path):
+            # /dev/stdout, /dev/null, a named pipe: renaming over it would replace the device
+            # with a regular file (as root, for every later program), so write into it.
+            with open(path, "wb") as out:
+                out.write(data)
+        else:
+            _write_atomically(path, data)
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the report: {exc.strerror or exc}.", path=path) from exc
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether `path` (symlinks followed) exists and is not a regular file or a folder."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     # A temporary file beside the target, then a rename: a reader never sees half a report
     # and a failed run leaves the previous report in place.
@@ -35,15 +59,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
-    except BaseException as exc:  # a Ctrl-C too: no stray temporary file
+    except BaseException:  # a Ctrl-C too: no stray temporary file
         # The cleanup can fail for the same reason as the write (the parent is a file, or
         # gone); that must not hide the one-line error behind a traceback.
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ConfigError(
-                f"Cannot write the report: {exc.strerror or exc}.", path=path
-            ) from exc
         raise
 
 
@@ -58,5 +78,5 @@ def write_reports(
     resolved = resolve_targets(targets)
     rendered = [(path, reporter, reporter.render(doc, options)) for path, reporter in resolved]
     for path, _reporter, data in rendered:
-        _write_atomically(path, data)
+        _write(path, data)
     return resolved
