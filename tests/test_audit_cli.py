@@ -76,6 +76,13 @@ def first(db: Path) -> dict[str, Any]:
     return json.loads((db.parent / "first.json").read_text("utf-8"))
 
 
+def test_reasons_say_once_never_1_times(first: dict[str, Any]) -> None:
+    reasons = [f["reason"] for f in first["findings"]]
+    assert not [r for r in reasons if re.search(r"\b1 times\b", r)]
+    assert any(" once " in r for r in reasons)
+    assert any(re.search(r" [2-9] times ", r) for r in reasons)
+
+
 # --- exit codes and --fail-on --------------------------------------------------------------
 
 

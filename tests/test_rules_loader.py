@@ -89,7 +89,7 @@ def test_every_problem_in_one_pass():
         f"{BROKEN}/BRK003.yml:9: parameter 'unused' is declared but not used in the SQL",
         f"{BROKEN}/BRK003.yml:14: parameter $undeclared is used in the SQL but not declared",
         f"{BROKEN}/BRK003.yml:16: reason placeholder {{nobody}} is not an entity or one of "
-        "first_seen, last_seen, event_count",
+        "first_seen, last_seen, event_count, times",
     ]
 
 
@@ -228,7 +228,7 @@ def test_load_packs_raises_with_every_problem():
             "reason: >-\n  Account {account_id}",
             "reason: >-\n  Account {account}",
             "ACM001.yml:49: reason placeholder {account} is not an entity or one of "
-            "first_seen, last_seen, event_count",
+            "first_seen, last_seen, event_count, times",
         ),
         (
             "    findings:\n      - {device_id: cam-1, account_id: B}\n",

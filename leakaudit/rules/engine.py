@@ -199,6 +199,11 @@ def _jsonable(value: object) -> Any:
     return value
 
 
+def times(count: int) -> str:
+    """`{times}` in a reason: "once", else "N times", never "1 times"."""
+    return "once" if count == 1 else f"{count} times"
+
+
 def _finding(rule: Rule, row: dict[str, Any]) -> Finding:
     entities = {name: _entity_value(row[name]) for name in rule.entities}
     first_seen, last_seen = row["first_seen"], row["last_seen"]
@@ -210,6 +215,7 @@ def _finding(rule: Rule, row: dict[str, Any]) -> Finding:
         first_seen=format_ts(first_seen) or _NONE,
         last_seen=format_ts(last_seen) or _NONE,
         event_count=row["event_count"],
+        times=times(int(row["event_count"])),
     )
     return Finding(
         fingerprint=fingerprint(rule.id, entities),

@@ -17,7 +17,7 @@ from leakaudit.findings import PackRecord
 PARAM_TYPES: tuple[str, ...] = ("integer", "number", "string", "boolean", "duration")
 
 # Placeholders a reason template may use besides the rule's entity columns.
-REASON_FIELDS: tuple[str, ...] = ("first_seen", "last_seen", "event_count")
+REASON_FIELDS: tuple[str, ...] = ("first_seen", "last_seen", "event_count", "times")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
