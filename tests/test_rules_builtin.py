@@ -71,3 +71,52 @@ def test_lad003_counts_an_access_once_when_two_bindings_tie_it_to_the_unit(tmp_p
     lines = [(e["source_file"].rsplit("/", 1)[-1], e["source_line"]) for e in finding["evidence"]]
     assert sorted(lines) == [("access_events.csv", 2), ("devices.csv", 3), ("devices.csv", 4)]
     assert finding["event_count"] == 3
+
+
+def test_duplicate_id_exposure_and_reregistration_counts(tmp_path):
+    """What the embedded tests cannot see, as they compare entities only: LAD001's exposure
+    counts served items of the duplicated id delivered while it had two owners at capture
+    time, to anyone but the owner whose media it may be (a download is a view); a
+    re-registration in one household is one owner, so a leak of its media is one event."""
+    import json
+
+    from click.testing import CliRunner
+
+    from leakaudit.cli.main import cli
+
+    (tmp_path / "devices.csv").write_text(
+        "device_id,account_id,registered_at,deregistered_at\n"
+        "cam-1,A,2024-01-01T00:00:00Z,\n"
+        "cam-1,B,2024-02-01T00:00:00Z,\n"
+        "cam-2,C,2024-01-01T00:00:00Z,2024-03-01T00:00:00Z\n"
+        "cam-2,C,2024-02-01T00:00:00Z,\n"
+    )
+    (tmp_path / "access_events.csv").write_text(
+        "ts,account_id,device_id,action,captured_at,media_id,outcome\n"
+        # two owners at capture: exposed to X (a view) and, for B's possible media, to A
+        "2024-03-01T10:00:00Z,X,cam-1,download,2024-02-10T00:00:00Z,m1,\n"
+        "2024-03-01T10:00:00Z,A,cam-1,thumbnail,2024-02-10T00:00:00Z,m2,\n"
+        # one owner at capture, and a denied request: not the duplicate's exposure
+        "2024-03-01T10:00:00Z,X,cam-1,clip,2024-01-10T00:00:00Z,m3,\n"
+        "2024-03-01T10:00:00Z,X,cam-1,clip,2024-02-10T00:00:00Z,m4,denied\n"
+        # media of a device C registered twice, overlapping
+        "2024-03-01T10:00:00Z,X,cam-2,clip,2024-02-10T00:00:00Z,m5,\n"
+    )
+    out = tmp_path / "findings.json"
+    args = ["audit", str(tmp_path / "devices.csv"), str(tmp_path / "access_events.csv")]
+    rules = ["--rule", "LAD001", "--rule", "LAM001"]
+    result = CliRunner().invoke(cli, [*args, *rules, "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    findings = json.loads(out.read_text())["findings"]
+    by_key = {(f["rule_id"], f["entities"].get("owner_account_id")): f for f in findings}
+    duplicate = by_key["LAD001", None]
+    # two bindings, m1 once per owner at capture (A and B), m2 for B
+    assert duplicate["event_count"] == 5
+    assert duplicate["exposure"] == {
+        "recipient_accounts": 2,
+        "owner_accounts": 2,
+        "items_delivered": 2,
+        "items_viewed": 1,
+    }
+    assert by_key["LAM001", "A"]["exposure"]["items_viewed"] == 2
+    assert by_key["LAM001", "C"]["event_count"] == 1
