@@ -37,9 +37,10 @@ duplicate_device_access AS (
         cao.*,
         count(cao.owner_account_id) OVER (PARTITION BY cao.access_no) AS owners_at_capture
     FROM customer_access_owner AS cao
-    JOIN duplicate_accounts AS d
-        ON d.device_id = cao.device_id
+    -- EXISTS, not a JOIN: DuckDB then always builds on the 943-row side. With a JOIN its
+    -- estimates sometimes put the 10 M accesses on the build side (4 s instead of 1 s).
     WHERE cao.is_served
+        AND EXISTS (SELECT 1 FROM duplicate_accounts AS d WHERE d.device_id = cao.device_id)
 ),
 exposed_access AS (
     SELECT
