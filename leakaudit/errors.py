@@ -47,6 +47,9 @@ class ExitCode(IntEnum):
     ERROR = 2
     # Ctrl-C: the conventional 128 + SIGINT, never 1, which a CI job reads as "findings exist".
     INTERRUPTED = 130
+    # The reader of standard output went away (`| head`): 128 + SIGPIPE, as a shell reports a
+    # program killed by it, and again never 1.
+    OUTPUT_CLOSED = 141
 
 
 class LeakauditError(Exception):

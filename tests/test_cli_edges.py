@@ -398,3 +398,22 @@ def test_ctrl_c_while_a_json_lines_file_streams_is_exit_130_not_a_read_error(
     result = runner().invoke(cli, ["ingest", str(new), "--db", str(db)])
     assert (result.exit_code, result.stderr, result.stdout) == (130, f"{INTERRUPTED}\n", "")
     assert run_cli(["status", "--db", db]).stdout == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["query", "SELECT 1 AS n"], ["audit", "--format", "json"], ["audit"]],
+    ids=["status", "query", "audit-json", "audit-summary"],
+)
+def test_a_reader_that_goes_away_is_exit_141_not_1(db: Path, args: list[str]) -> None:
+    """`leakaudit status | head -1`: 1 would read as "findings exist" to a CI job."""
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, *args, "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # before the first write: the write meets a closed pipe
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err.decode()) == (141, "")

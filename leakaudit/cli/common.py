@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -77,9 +81,17 @@ def titled_table(title: str, *columns: str) -> Table:
     return table
 
 
+class _ResultConsole(Console):
+    """rich exits 1 when its reader goes away (`| head`); hand that to `LeakauditGroup`."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def stdout_console() -> Console:
     """A console for results; no colour or markup surprises when not a terminal."""
-    return Console(highlight=False, soft_wrap=True, emoji=False)
+    return _ResultConsole(highlight=False, soft_wrap=True, emoji=False)
 
 
 def stderr_console() -> Console:
@@ -104,8 +116,8 @@ INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is
 
 
 class LeakauditGroup(click.Group):
-    """A click group that turns every `LeakauditError` into one line and exit code 2, and a
-    Ctrl-C into one line and exit code 130.
+    """A click group that turns every `LeakauditError` into one line and exit code 2, a
+    Ctrl-C into one line and exit code 130, and a closed standard output into 141.
 
     Done here rather than in `main()` so that `CliRunner` tests see exactly what users see.
     """
@@ -123,6 +135,17 @@ class LeakauditGroup(click.Group):
             if not is_interrupt(exc):
                 raise
             _interrupted(ctx)
+        except BrokenPipeError:
+            _output_closed(ctx)
+
+
+def _output_closed(ctx: click.Context) -> NoReturn:
+    """`leakaudit status | head -1`: click would exit 1, which CI reads as "findings exist".
+    Nothing more can be written there, and Python's last flush must not fail either."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    ctx.exit(ExitCode.OUTPUT_CLOSED)
 
 
 def _interrupted(ctx: click.Context) -> NoReturn:
