@@ -120,3 +120,76 @@ def test_duplicate_id_exposure_and_reregistration_counts(tmp_path):
     }
     assert by_key["LAM001", "A"]["exposure"]["items_viewed"] == 2
     assert by_key["LAM001", "C"]["event_count"] == 1
+
+
+def _audit_findings(tmp_path, tables: dict[str, str], *args: str) -> list[dict]:
+    """Audit CSV tables (name -> text) with extra CLI arguments; the findings of the JSON report."""
+    import json
+
+    from click.testing import CliRunner
+
+    from leakaudit.cli.main import cli
+
+    paths = []
+    for table, text in tables.items():
+        paths.append(str(tmp_path / f"{table}.csv"))
+        (tmp_path / f"{table}.csv").write_text(text)
+    out = tmp_path / "findings.json"
+    result = CliRunner().invoke(cli, ["audit", *paths, *args, "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text())["findings"]
+
+
+def test_lam004_counts_only_the_foreign_items_of_a_crossing_session(tmp_path):
+    """The session's own items make it cross owners but are not offending rows: event_count,
+    evidence, first_seen and exposure cover the foreign item alone."""
+    devices = (
+        "device_id,account_id,registered_at\n"
+        "cam-n,N,2020-01-01T00:00:00Z\n"
+        "cam-a,A,2020-01-01T00:00:00Z\n"
+    )
+    access_events = (
+        "ts,account_id,device_id,action,session_id\n"
+        "2020-01-02T08:00:00Z,N,cam-n,live,s1\n"
+        "2020-01-02T08:00:05Z,N,cam-a,snapshot,s1\n"
+    )
+    tables = {"devices": devices, "access_events": access_events}
+    (finding,) = _audit_findings(tmp_path, tables, "--rule", "LAM004")
+    assert finding["event_count"] == 1
+    assert [e["row"]["device_id"] for e in finding["evidence"]] == ["cam-a"]
+    assert finding["first_seen"] == "2020-01-02T08:00:05Z"
+    assert finding["exposure"]["owner_accounts"] == 1
+
+
+def test_lam005_a_denial_at_the_window_start_is_evidence(tmp_path):
+    """The sliding window is closed at both ends: a denial exactly `window` before the last one
+    counts towards min_devices, so it is one of the finding's rows too."""
+    access_events = (
+        "ts,account_id,device_id,action,outcome\n"
+        "2024-05-01T03:00:00Z,P,cam-1,clip,denied\n"
+        "2024-05-01T03:01:00Z,P,cam-2,clip,denied\n"
+        "2024-05-01T03:02:00Z,P,cam-3,clip,denied\n"
+    )
+    params = ["--param", "LAM005.min_devices=3", "--param", "LAM005.window=2m"]
+    (finding,) = _audit_findings(
+        tmp_path, {"access_events": access_events}, "--rule", "LAM005", *params
+    )
+    assert finding["event_count"] == 3
+    assert finding["first_seen"] == "2024-05-01T03:00:00Z"
+
+
+def test_las004_an_access_at_the_window_start_is_evidence(tmp_path):
+    """The sliding window is closed at both ends: an access exactly `window` before the last
+    one counts towards min_customers, so it is one of the finding's rows too."""
+    staff_access = (
+        "ts,staff_id,action,account_id\n"
+        "2024-04-01T12:00:00Z,s2,clip,C0\n"
+        "2024-04-01T12:01:00Z,s2,clip,C1\n"
+        "2024-04-01T12:02:00Z,s2,clip,C2\n"
+    )
+    params = ["--param", "LAS004.min_customers=3", "--param", "LAS004.window=2m"]
+    (finding,) = _audit_findings(
+        tmp_path, {"staff_access": staff_access}, "--rule", "LAS004", *params
+    )
+    assert finding["event_count"] == 3
+    assert finding["first_seen"] == "2024-04-01T12:00:00Z"
