@@ -97,6 +97,15 @@ def resolve_db_path(db: str | os.PathLike[str] | None) -> str:
     return os.environ.get(DB_ENV) or DEFAULT_DB
 
 
+def database_file(path: str) -> Path:
+    """The file DuckDB opens for `path`: a leading `~` replaced by the home folder (DuckDB
+    does that itself, so `--db '~/x.duckdb'` from an unexpanded variable is a file there),
+    symlinks followed (a failed first ingest removes the file, not a link to it)."""
+    if path.startswith("~"):
+        path = os.path.expanduser("~") + path[1:]
+    return Path(os.path.realpath(path))
+
+
 def memory_limit() -> str:
     """`$LEAKAUDIT_MEMORY_LIMIT` (else the default), checked before DuckDB sees it."""
     limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
@@ -124,13 +133,11 @@ class Store:
     database that was never initialised or has an older schema.
     """
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool, created: bool = False
-    ):
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool):
         self.con = con
         self.path = path
         self.read_only = read_only
-        self.created = created  # this open made the file (see `removed_on_error`)
+        self.created: Path | None = None  # the file this open made (see `removed_on_error`)
 
     @classmethod
     def open(
@@ -146,9 +153,10 @@ class Store:
         """
         path = resolve_db_path(db)
         limit = memory_limit()
-        if (read_only or not create) and path != MEMORY and not Path(path).exists():
+        file = None if path == MEMORY else database_file(path)
+        if (read_only or not create) and file is not None and not file.exists():
             raise StoreError(NO_DATABASE, path)
-        created = path != MEMORY and not Path(path).exists()
+        new = file is not None and not file.exists()
         try:
             # A read-only store is for looking at evidence: no SQL it runs may read or write
             # other files (COPY … TO, read_text) either.
@@ -156,8 +164,12 @@ class Store:
             con = duckdb.connect(path, read_only=read_only and path != MEMORY, config=config)
         except duckdb.Error as exc:
             raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
-        store = cls(con, path, read_only, created)
+        store = cls(con, path, read_only)
         try:
+            # Made by this open only if still blank: a file that another run created (and
+            # filled) between the check above and the connect is not ours to delete.
+            if new and not store._table_names():
+                store.created = file
             con.execute("SET TimeZone = 'UTC'")
             # Progress is shown through leakaudit's own Progress interface, or not at all
             # (--quiet, CI): DuckDB's bar would write to the terminal behind our back.
@@ -193,9 +205,9 @@ class Store:
     def discard_if_created(self) -> None:
         """Close, and remove the file (and its WAL) when this open created it."""
         self.close()
-        if self.created:
-            for name in (self.path, self.path + ".wal"):
-                Path(name).unlink(missing_ok=True)
+        if self.created is not None:
+            for name in (self.created, Path(f"{self.created}.wal")):
+                name.unlink(missing_ok=True)
 
     def __enter__(self) -> Store:
         return self
@@ -224,17 +236,7 @@ class Store:
         """
         if self.schema_version():
             return
-        theirs = [
-            name
-            for (name,) in self.con.execute(
-                """
-                SELECT table_name
-                FROM information_schema.tables
-                WHERE table_catalog = current_database() AND table_name <> 'schema_version'
-                ORDER BY table_name
-                """
-            ).fetchall()
-        ]
+        theirs = [name for name in self._table_names() if name != "schema_version"]
         if theirs:
             shown = ", ".join(theirs[:5]) + (", …" if len(theirs) > 5 else "")
             raise StoreError(
@@ -245,6 +247,20 @@ class Store:
             )
         if not create:
             raise StoreError(NO_DATABASE, self.path)
+
+    def _table_names(self) -> list[str]:
+        """The tables and views of the database file, sorted (not the temporary ones)."""
+        return [
+            name
+            for (name,) in self.con.execute(
+                """
+                SELECT table_name
+                FROM information_schema.tables
+                WHERE table_catalog = current_database()
+                ORDER BY table_name
+                """
+            ).fetchall()
+        ]
 
     def _newer(self, version: int) -> StoreError:
         return StoreError(

@@ -306,6 +306,61 @@ def test_a_database_of_a_newer_leakaudit_asks_for_an_upgrade(db: Path, command: 
     )
 
 
+# --- a failed first ingest removes what it created, and only that ---------------------------
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    """An input that --strict refuses: its one row is quarantined."""
+    path = tmp_path / "bad" / "devices.csv"
+    path.parent.mkdir()
+    path.write_text("device_id,account_id,registered_at\ncam-1,A-1,not a time\n")
+    return path
+
+
+def test_a_failed_first_ingest_through_a_dangling_link_removes_the_file_not_the_link(
+    tmp_path: Path, bad: Path
+) -> None:
+    """DuckDB creates the link's target; that file goes, the user's link stays."""
+    target, link = tmp_path / "target.duckdb", tmp_path / "link.duckdb"
+    link.symlink_to(target)
+    assert run_cli(["ingest", bad, "--db", link, "--strict", "-q"]).exit_code == 2
+    assert link.is_symlink()
+    assert not target.exists()
+
+
+def test_a_failed_first_ingest_under_a_tilde_removes_the_file_duckdb_made(
+    tmp_path: Path, bad: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB expands `~` itself, e.g. in a LEAKAUDIT_DB that no shell expanded."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    assert run_cli(["ingest", bad, "--db", "~/new.duckdb", "--strict", "-q"]).exit_code == 2
+    assert list(home.iterdir()) == []
+
+
+def test_a_database_that_appears_before_the_connect_is_not_deleted(
+    tmp_path: Path, world: Path, bad: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run may create the file between the existence check and DuckDB's open: it was
+    not created by this run, so this run's failure must not delete it."""
+    path = tmp_path / "shared.duckdb"
+    connect = duckdb.connect
+
+    def another_run_first(database: str, *args: object, **kwargs: object) -> object:
+        if not os.path.exists(database):
+            monkeypatch.setattr(duckdb, "connect", connect)
+            assert run_cli(["ingest", world, "--db", path, "-q"]).exit_code == 0
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", another_run_first)
+    assert run_cli(["ingest", bad, "--db", path, "--strict", "-q"]).exit_code == 2
+    assert _tables(path) != []
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM devices").fetchall() == [(1,)]
+
+
 # --- Ctrl-C ---------------------------------------------------------------------------------
 
 
