@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from leakaudit.redact import redact
 from leakaudit.reports import RenderOptions, load_reporters
 
 KEY = "report-cli-key-0123456789"
+# The CLI in a process of its own, with real standard streams.
+LEAKAUDIT = [sys.executable, "-c", "from leakaudit.cli.main import main; main()"]
 
 
 @pytest.fixture
@@ -67,6 +71,31 @@ def test_report_into_a_named_pipe_writes_through_it(runner, saved, tmp_path) -> 
     assert received == [saved.read_bytes()]
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.json", "pipe"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("fd", [1, 2], ids=["stdout", "stderr"])
+def test_report_into_a_standard_stream_redirected_to_a_file_writes_through_it(
+    saved, tmp_path, fd
+) -> None:
+    """`-o /dev/stdout > file` (cron, CI): /dev/stdout is a link to /proc/self/fd/1, which is
+    then a regular file; renaming over the link replaced /dev/stdout itself (as root) and left
+    the redirect's file empty. A link of our own stands in for /dev/stdout here."""
+    link = tmp_path / "stream"
+    link.symlink_to(f"/proc/self/fd/{fd}")
+    out = tmp_path / "redirected"
+    with out.open("wb") as redirected:
+        streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        streams["stdout" if fd == 1 else "stderr"] = redirected
+        proc = subprocess.run(
+            [*LEAKAUDIT, "report", str(saved), "-o", str(link), "--format", "json"],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            check=False,
+            **streams,
+        )
+    assert proc.returncode == 0
+    assert link.is_symlink()
+    assert out.read_bytes().startswith(saved.read_bytes())
 
 
 def test_report_format_to_stdout(runner, saved) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from leakaudit.errors import ConfigError
 from leakaudit.findings import FindingsDocument
@@ -32,7 +34,15 @@ def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
 def _write(path: Path, data: bytes) -> None:
     """Write one report file; an OSError becomes a one-line ConfigError naming it."""
     try:
-        if _is_stream(path):
+        standard = _standard_stream(path)
+        if standard is not None:
+            # /dev/stdout while the shell redirects it to a file: that file is regular, but
+            # renaming over the path would replace /dev/stdout itself, and opening it anew
+            # would start at offset 0, under what this process writes there next.
+            standard.flush()  # what was printed there before comes first
+            standard.buffer.write(data)
+            standard.buffer.flush()
+        elif _is_stream(path):
             # /dev/stdout, /dev/null, a named pipe: renaming over it would replace the device
             # with a regular file (as root, for every later program), so write into it.
             with open(path, "wb") as out:
@@ -41,6 +51,22 @@ def _write(path: Path, data: bytes) -> None:
             _write_atomically(path, data)
     except OSError as exc:
         raise ConfigError(f"Cannot write the report: {exc.strerror or exc}.", path=path) from exc
+
+
+def _standard_stream(path: Path) -> TextIO | None:
+    """This process's standard output or error when `path` (symlinks followed) is the very
+    file it writes to, whatever that is: a terminal, a pipe, or a file it was redirected to."""
+    try:
+        target = os.stat(path)
+    except OSError:
+        return None
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if os.path.samestat(target, os.fstat(stream.fileno())):
+                return stream
+        except (OSError, ValueError, AttributeError):  # replaced (tests) or closed
+            continue
+    return None
 
 
 def _is_stream(path: Path) -> bool:
