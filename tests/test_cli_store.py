@@ -317,3 +317,15 @@ def test_query_csv_is_safe_to_open_in_a_spreadsheet(runner, tmp_path):
         ["'@cmd", "5"],
         ["plain", "6"],
     ]
+
+
+def test_query_csv_keeps_a_long_value_whole(runner, tmp_path):
+    """A quarantined line of 40,000 characters (records run together without line ends) is
+    exported whole: only the findings CSV cuts cells to a spreadsheet's 32,767."""
+    path = tmp_path / "partner_links.jsonl"
+    path.write_text('{"account_id": "A-1", "partner": "' + "p" * 40_000 + '", "linked_at": 1}\n')
+    db = str(tmp_path / "a.duckdb")
+    assert runner.invoke(cli, ["ingest", str(path), "--db", db, "--quiet"]).exit_code == 0
+    sql = "SELECT raw FROM quarantine"
+    result = runner.invoke(cli, ["query", sql, "--db", db, "--format", "csv"])
+    assert list(csv.reader(io.StringIO(result.output))) == [["raw"], [path.read_text()[:-1]]]

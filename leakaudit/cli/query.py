@@ -15,7 +15,7 @@ from leakaudit.cli.common import (
     truncate,
     write_machine_output,
 )
-from leakaudit.reports.csv import neutralise
+from leakaudit.reports.csv import inert_cell
 
 EPILOG = """\b
 Examples:
@@ -63,10 +63,11 @@ def query(sql: str, db: str | None, fmt: str | None) -> None:
 def _spreadsheet_csv(frame: pd.DataFrame) -> str:
     """CSV that a spreadsheet opens safely, as the findings CSV: log text beginning with
     `=`, `+`, `-` or `@` gets a leading `'`, and control characters (a bare CR would end the
-    row for most readers) are shown as `\\xNN`. `json`/`jsonl` keep every value exact."""
+    row for most readers) are shown as `\\xNN`; values are never cut (a quarantined line may
+    be long). `json`/`jsonl` keep every value exact."""
     safe = frame.copy()
     for column in safe.select_dtypes(include=["object", "string"]).columns:
-        safe[column] = safe[column].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+        safe[column] = safe[column].map(lambda v: inert_cell(v) if isinstance(v, str) else v)
     return safe.to_csv(index=False)
 
 

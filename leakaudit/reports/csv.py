@@ -65,11 +65,16 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def neutralise(text: str) -> str:
+def inert_cell(text: str) -> str:
     """A text cell that no spreadsheet evaluates and no terminal obeys (`cat` of the file shows
-    ESC as `\\x1b`), cut to what a cell can hold."""
+    ESC as `\\x1b`), whole: what `query --format csv` writes."""
     prefix = "'" if text.startswith(FORMULA_TRIGGERS) else ""
-    text = prefix + safe_plain(text)
+    return prefix + safe_plain(text)
+
+
+def neutralise(text: str) -> str:
+    """`inert_cell`, cut to what a spreadsheet cell can hold: a findings report is read there."""
+    text = inert_cell(text)
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - 1] + "…"
     return text
