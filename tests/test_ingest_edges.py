@@ -103,7 +103,7 @@ def test_a_file_name_that_is_not_utf8_is_one_line_and_exit_2(tmp_path):
     result = _cli_as_a_user(["audit", "-q", "dir"], tmp_path)
     assert (result.returncode, result.stderr) == (
         2,
-        "error: dir/devices/\\xdcff\\xdcfe-\\x1b[2J.csv: The file name is not valid UTF-8; "
+        "error: dir/devices/\\xff\\xfe-\\x1b[2J.csv: The file name is not valid UTF-8; "
         "rename the file (its name is recorded as text with every row).\n",
     )
 

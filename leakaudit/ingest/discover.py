@@ -122,7 +122,7 @@ def resolve(path: Path, as_table: str | None) -> SourceFile | None:
         raise InputError(
             "The file name is not valid UTF-8; rename the file (its name is recorded as text "
             "with every row).",
-            path,
+            os.fsencode(path).decode("utf-8", "backslashreplace"),  # the bytes, as \xNN
         ) from None
     table = as_table or table_from_name(stem) or table_from_name(path.parent.name)
     if table is None:
