@@ -146,10 +146,11 @@ class LineStream:
                 yield pa.RecordBatch.from_arrays(
                     [batch.line_numbers(), batch.framed(), pa.array(blank)], schema=self.schema
                 )
-        except BaseException as exc:
+        except (Exception, KeyboardInterrupt) as exc:
             # DuckDB reports it as its own error, with this traceback flattened into the
             # message; `read_errors` raises this instead. A Ctrl-C that lands here too, or
-            # it would read as a broken file (exit 2) instead of an interrupt (130).
+            # it would read as a broken file (exit 2) instead of an interrupt (130); not a
+            # GeneratorExit, which only says the stream was closed early.
             self.failure = exc
             raise
 
