@@ -193,6 +193,25 @@ def test_a_report_over_an_input_is_exit_2_and_keeps_it(world: Path, given: str) 
     assert devices.read_bytes() == before
 
 
+@pytest.mark.parametrize("name", ["findings.json", "sub/findings.csv.gz"])
+def test_a_report_named_like_an_input_inside_an_input_folder_is_exit_2(
+    world: Path, name: str
+) -> None:
+    """Tonight it would be written; tomorrow night's audit of the folder would fail on it."""
+    report = world / name
+    result = run_cli(["audit", world, "-q", "--format", "json", "-o", report])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {report}: The report would be read as an input the next time {world} is "
+        "audited or ingested; write it outside the input folders.\n",
+    )
+    assert not report.exists()
+    # Beside the folder, or with a name no ingest reads, the report is written.
+    for elsewhere in (world.parent / name.replace("/", "-"), world / "findings.html"):
+        assert run_cli(["audit", world, "-q", "--format", "json", "-o", elsewhere]).exit_code == 0
+        assert elsewhere.exists()
+
+
 def test_a_report_over_its_findings_document_is_exit_2_and_keeps_it(
     tmp_path: Path, world: Path
 ) -> None:

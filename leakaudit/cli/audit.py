@@ -122,7 +122,8 @@ def audit(
 
     The findings summary goes to the terminal, -o FILE writes reports (several allowed).
     Exit codes: 0 no unsuppressed finding at or above --fail-on, 1 such findings exist,
-    2 usage, configuration, rule or input error, 130 interrupted (Ctrl-C).
+    2 usage, configuration, rule or input error, 130 interrupted (Ctrl-C), 141 the reader
+    of the output went away.
     """
     if not inputs and db is None:
         raise click.UsageError("Give INPUT files or folders, or --db with an ingested database.")
@@ -130,7 +131,8 @@ def audit(
     reads = {source.path: "an input file" for source in discover(list(inputs))}
     if db is not None and db != MEMORY:
         reads[Path(db)] = "the database --db"
-    emitter = Emitter(outputs, fmt, redact_flag, redact_key, reads)
+    folders = [Path(i) for i in inputs if Path(i).is_dir()]
+    emitter = Emitter(outputs, fmt, redact_flag, redact_key, reads, folders)
     err = stderr_console()
     result = api.audit(
         list(inputs),

@@ -5,7 +5,7 @@ Shared by `audit` and `report`, so both treat -o, --format and --redact the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ import click
 from leakaudit.cli.common import safe, stderr_console, stdout_console, write_machine_output
 from leakaudit.errors import ConfigError
 from leakaudit.findings import FindingsDocument
+from leakaudit.ingest.discover import split_name
 from leakaudit.redact import redact
 from leakaudit.reports import RenderOptions, Reporter, renderer_for
 from leakaudit.reports.console import print_summary
@@ -84,9 +85,12 @@ class Emitter:
         redact_flag: bool,
         key: str | None,
         reads: Mapping[Path, str] | None = None,
+        input_folders: Sequence[Path] = (),
     ):
         """`reads`: the files this run reads, each with what it is ("an input file"); a report
-        over one of them would replace the evidence, so it is refused before any work."""
+        over one of them would replace the evidence, so it is refused before any work. So is
+        a report inside one of `input_folders` named like an input (`findings.json`): the
+        next run over the folder would try to ingest it."""
         self.key = redaction_key(redact_flag, key)
         self.targets = [(o, fmt) for o in outputs]
         resolve_targets(self.targets)  # a bad -o or --format fails before any work
@@ -96,6 +100,13 @@ class Emitter:
             if what is not None:
                 raise ConfigError(
                     f"The report would overwrite {what} of this run; write it elsewhere.", output
+                )
+            folder = _input_folder_holding(Path(output), input_folders)
+            if folder is not None:
+                raise ConfigError(
+                    f"The report would be read as an input the next time {folder} is audited "
+                    "or ingested; write it outside the input folders.",
+                    output,
                 )
         self.stdout_reporter: Reporter | None = (
             renderer_for("-", fmt) if fmt and not outputs else None
@@ -117,3 +128,11 @@ class Emitter:
             err.print(f"warning: {safe(warning)}")
         for path, reporter in written:
             err.print(f"Wrote {safe(path)} ({reporter.name}).")
+
+
+def _input_folder_holding(output: Path, folders: Sequence[Path]) -> Path | None:
+    """The input folder `output` would sit in, when its name has an input extension."""
+    if split_name(output.name)[1] is None:
+        return None
+    where = output.resolve()
+    return next((f for f in folders if where.is_relative_to(f.resolve())), None)
