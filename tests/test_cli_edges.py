@@ -165,32 +165,29 @@ def test_report_under_a_regular_file_is_one_line_exit_2(tmp_path: Path, world: P
 # --- a report over a file the run reads -----------------------------------------------------
 
 
-def test_a_report_over_the_database_is_exit_2_and_keeps_it(db: Path) -> None:
-    before = db.read_bytes()
-    result = run_cli(["audit", "--db", db, "--format", "json", "-o", db, "-q"])
+def _refused_and_kept(args: list[object], kept: Path, what: str) -> None:
+    """The audit or report is exit 2 before any work, and `kept` is byte for byte as before."""
+    before = kept.read_bytes()
+    result = run_cli(args)
     assert (result.exit_code, result.stderr, result.stdout) == (
         2,
-        f"error: {db}: The report would overwrite the database --db of this run; "
-        "write it elsewhere.\n",
+        f"error: {kept}: The report would overwrite {what} of this run; write it elsewhere.\n",
         "",
     )
-    assert db.read_bytes() == before
+    assert kept.read_bytes() == before
+
+
+def test_a_report_over_the_database_is_exit_2_and_keeps_it(db: Path) -> None:
+    args = ["audit", "--db", db, "--format", "json", "-o", db, "-q"]
+    _refused_and_kept(args, db, "the database --db")
 
 
 @pytest.mark.parametrize("given", ["file", "folder"])
 def test_a_report_over_an_input_is_exit_2_and_keeps_it(world: Path, given: str) -> None:
     devices = next(world.glob("devices.*"))
-    before = devices.read_bytes()
-    result = run_cli(
-        ["audit", devices if given == "file" else world, "--format", "csv", "-o", devices, "-q"]
-    )
-    assert (result.exit_code, result.stderr, result.stdout) == (
-        2,
-        f"error: {devices}: The report would overwrite an input file of this run; "
-        "write it elsewhere.\n",
-        "",
-    )
-    assert devices.read_bytes() == before
+    inputs = devices if given == "file" else world
+    args = ["audit", inputs, "--format", "csv", "-o", devices, "-q"]
+    _refused_and_kept(args, devices, "an input file")
 
 
 @pytest.mark.parametrize("name", ["findings.json", "sub/findings.csv.gz"])
@@ -217,15 +214,8 @@ def test_a_report_over_its_findings_document_is_exit_2_and_keeps_it(
 ) -> None:
     document = tmp_path / "findings.json"
     assert run_cli(["audit", world, "-q", "-o", document]).exit_code == 0
-    before = document.read_bytes()
-    result = run_cli(["report", document, "--format", "csv", "-o", document])
-    assert (result.exit_code, result.stderr, result.stdout) == (
-        2,
-        f"error: {document}: The report would overwrite an input file of this run; "
-        "write it elsewhere.\n",
-        "",
-    )
-    assert document.read_bytes() == before
+    args = ["report", document, "--format", "csv", "-o", document]
+    _refused_and_kept(args, document, "an input file")
 
 
 # --- LEAKAUDIT_MEMORY_LIMIT and DuckDB errors while opening ---------------------------------

@@ -161,35 +161,29 @@ def test_lam004_counts_only_the_foreign_items_of_a_crossing_session(tmp_path):
     assert finding["exposure"]["owner_accounts"] == 1
 
 
-def test_lam005_a_denial_at_the_window_start_is_evidence(tmp_path):
-    """The sliding window is closed at both ends: a denial exactly `window` before the last one
-    counts towards min_devices, so it is one of the finding's rows too."""
-    access_events = (
-        "ts,account_id,device_id,action,outcome\n"
-        "2024-05-01T03:00:00Z,P,cam-1,clip,denied\n"
-        "2024-05-01T03:01:00Z,P,cam-2,clip,denied\n"
-        "2024-05-01T03:02:00Z,P,cam-3,clip,denied\n"
-    )
-    params = ["--param", "LAM005.min_devices=3", "--param", "LAM005.window=2m"]
-    (finding,) = _audit_findings(
-        tmp_path, {"access_events": access_events}, "--rule", "LAM005", *params
-    )
+@pytest.mark.parametrize(
+    ("rule", "threshold", "table", "rows"),
+    [
+        (
+            "LAM005",
+            "min_devices",
+            "access_events",
+            "ts,account_id,device_id,action,outcome\n"
+            + "".join(f"2024-05-01T03:0{i}:00Z,P,cam-{i},clip,denied\n" for i in range(3)),
+        ),
+        (
+            "LAS004",
+            "min_customers",
+            "staff_access",
+            "ts,staff_id,action,account_id\n"
+            + "".join(f"2024-05-01T03:0{i}:00Z,s2,clip,C{i}\n" for i in range(3)),
+        ),
+    ],
+)
+def test_a_row_at_the_window_start_is_evidence(tmp_path, rule, threshold, table, rows):
+    """The sliding window is closed at both ends: a row exactly `window` before the last one
+    counts towards the threshold, so it is one of the finding's rows too."""
+    params = ["--param", f"{rule}.{threshold}=3", "--param", f"{rule}.window=2m"]
+    (finding,) = _audit_findings(tmp_path, {table: rows}, "--rule", rule, *params)
     assert finding["event_count"] == 3
     assert finding["first_seen"] == "2024-05-01T03:00:00Z"
-
-
-def test_las004_an_access_at_the_window_start_is_evidence(tmp_path):
-    """The sliding window is closed at both ends: an access exactly `window` before the last
-    one counts towards min_customers, so it is one of the finding's rows too."""
-    staff_access = (
-        "ts,staff_id,action,account_id\n"
-        "2024-04-01T12:00:00Z,s2,clip,C0\n"
-        "2024-04-01T12:01:00Z,s2,clip,C1\n"
-        "2024-04-01T12:02:00Z,s2,clip,C2\n"
-    )
-    params = ["--param", "LAS004.min_customers=3", "--param", "LAS004.window=2m"]
-    (finding,) = _audit_findings(
-        tmp_path, {"staff_access": staff_access}, "--rule", "LAS004", *params
-    )
-    assert finding["event_count"] == 3
-    assert finding["first_seen"] == "2024-04-01T12:00:00Z"
