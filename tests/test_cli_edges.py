@@ -481,3 +481,20 @@ def test_a_reader_that_goes_away_is_exit_141_not_1(db: Path, args: list[str]) ->
     proc.stdout.close()  # before the first write: the write meets a closed pipe
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err.decode()) == (141, "")
+
+
+def test_a_reader_that_goes_away_mid_way_is_exit_141_under_pythonunbuffered(db: Path) -> None:
+    """PYTHONUNBUFFERED=1 (common in CI images) makes stdout's binary layer the raw file, whose
+    one write() stops short when the reader goes away mid-way and raises nothing: the rest of
+    the output was dropped and the exit was 0, as if it had all been read."""
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, "query", "SELECT * FROM range(1000000)", "--format", "csv", "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.read(1) == b"r"  # the write has begun; far more than a pipe holds
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err.decode()) == (141, "")

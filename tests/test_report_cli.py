@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from report_fixtures import ACCOUNT_IDS, EMAILS, IPS, pii_document
+from report_fixtures_b import many_findings
 
 from leakaudit.cli.main import cli
 from leakaudit.redact import redact
@@ -96,6 +97,36 @@ def test_report_into_a_standard_stream_redirected_to_a_file_writes_through_it(
     assert proc.returncode == 0
     assert link.is_symlink()
     assert out.read_bytes().startswith(saved.read_bytes())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_a_report_into_stdout_whose_reader_goes_away_mid_way_is_exit_2(tmp_path) -> None:
+    """PYTHONUNBUFFERED=1 (common in CI images): one write() into the raw standard output
+    stops short when the reader goes away (or the disk of a redirect fills) and raises
+    nothing; the report was cut, and the run said "Wrote" and exited 0."""
+    big = tmp_path / "big.json"
+    big.write_bytes(load_reporters()["json"].render(many_findings(2000), RenderOptions()))
+    assert big.stat().st_size > 1 << 20  # far more than a pipe holds
+    link = tmp_path / "stream"
+    link.symlink_to("/proc/self/fd/1")
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, "report", str(big), "-o", str(link), "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "PYTHONUNBUFFERED": "1",
+        },
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.read(1) == b"{"  # the write has begun
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err.decode()) == (
+        2,
+        f"error: {link}: Cannot write the report: Broken pipe.\n",
+    )
 
 
 def test_report_format_to_stdout(runner, saved) -> None:

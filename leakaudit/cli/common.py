@@ -21,6 +21,7 @@ from leakaudit.errors import ExitCode, LeakauditError, is_interrupt
 from leakaudit.reports.terminal import safe as safe
 from leakaudit.reports.terminal import safe_plain as safe_plain
 from leakaudit.reports.terminal import truncate as truncate
+from leakaudit.reports.writer import write_whole
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,8 +109,7 @@ def write_machine_output(text: str, terminal: bool) -> None:
     if terminal:
         parts = _LINE_END.split(text)
         text = "".join(p if _LINE_END.fullmatch(p) else safe_plain(p) for p in parts)
-    sys.stdout.buffer.write(text.encode("utf-8", errors="surrogateescape"))
-    sys.stdout.flush()
+    write_whole(sys.stdout, text.encode("utf-8", errors="surrogateescape"))
 
 
 INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -39,9 +40,7 @@ def _write(path: Path, data: bytes) -> None:
             # /dev/stdout while the shell redirects it to a file: that file is regular, but
             # renaming over the path would replace /dev/stdout itself, and opening it anew
             # would start at offset 0, under what this process writes there next.
-            standard.flush()  # what was printed there before comes first
-            standard.buffer.write(data)
-            standard.buffer.flush()
+            write_whole(standard, data)
         elif _is_stream(path):
             # /dev/stdout, /dev/null, a named pipe: renaming over it would replace the device
             # with a regular file (as root, for every later program), so write into it.
@@ -51,6 +50,23 @@ def _write(path: Path, data: bytes) -> None:
             _write_atomically(path, data)
     except OSError as exc:
         raise ConfigError(f"Cannot write the report: {exc.strerror or exc}.", path=path) from exc
+
+
+def write_whole(stream: TextIO, data: bytes) -> None:
+    """All of `data` into the bytes under `stream`, after what was printed there before.
+
+    Under PYTHONUNBUFFERED (`python -u`) those bytes go straight to the raw file, whose one
+    write() may take only part (a reader that went away mid-way, a full disk) and raise
+    nothing; the rest is written until all is, or the failure is raised."""
+    stream.flush()
+    out = stream.buffer
+    rest = memoryview(data)
+    while rest:
+        written = out.write(rest)
+        if written is None:  # a non-blocking stream that is full
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        rest = rest[written:]
+    out.flush()
 
 
 def _standard_stream(path: Path) -> TextIO | None:
