@@ -100,9 +100,10 @@ def resolve_db_path(db: str | os.PathLike[str] | None) -> str:
 def database_file(path: str) -> Path:
     """The file DuckDB opens for `path`: a leading `~` replaced by the home folder (DuckDB
     does that itself, so `--db '~/x.duckdb'` from an unexpanded variable is a file there),
-    symlinks followed (a failed first ingest removes the file, not a link to it)."""
+    symlinks followed (a failed first ingest removes the file, not a link to it). DuckDB
+    takes the home folder from $HOME only: unset, `~/x.duckdb` is `/x.duckdb`."""
     if path.startswith("~"):
-        path = os.path.expanduser("~") + path[1:]
+        path = os.environ.get("HOME", "") + path[1:]
     return Path(os.path.realpath(path))
 
 

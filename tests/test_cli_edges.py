@@ -22,6 +22,7 @@ from ingest_helpers import write_table
 from leakaudit.cli.common import INTERRUPTED
 from leakaudit.cli.main import cli
 from leakaudit.errors import InputError
+from leakaudit.store import database_file
 
 DEVICES = [
     {"device_id": "cam-1", "account_id": "A-1", "registered_at": "2024-01-01T00:00:00Z"},
@@ -347,6 +348,14 @@ def test_a_failed_first_ingest_under_a_tilde_removes_the_file_duckdb_made(
     monkeypatch.setenv("HOME", str(home))
     assert run_cli(["ingest", bad, "--db", "~/new.duckdb", "--strict", "-q"]).exit_code == 2
     assert list(home.iterdir()) == []
+
+
+def test_a_tilde_without_home_is_the_file_duckdb_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HOME unset (a service started without a user) DuckDB puts nothing before the rest
+    of `~/x.duckdb`, so it opens /x.duckdb; Python's `expanduser` would look in the account's
+    home instead, and a failed first ingest left /x.duckdb behind."""
+    monkeypatch.delenv("HOME", raising=False)
+    assert database_file("~/x.duckdb") == Path("/x.duckdb")
 
 
 def test_a_database_that_appears_before_the_connect_is_not_deleted(
