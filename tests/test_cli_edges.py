@@ -7,6 +7,7 @@ file, a memory limit DuckDB cannot open a database with, and Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -507,3 +508,22 @@ def test_a_reader_that_goes_away_mid_way_is_exit_141_under_pythonunbuffered(db: 
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err.decode()) == (141, "")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_audit_with_a_report_to_stdout_prints_no_summary_after_it(db: Path, tmp_path: Path) -> None:
+    """`audit -o /dev/stdout > out.json`: the summary, printed after the report into the
+    same file, made it invalid JSON. A link of our own stands in for /dev/stdout."""
+    link = tmp_path / "stream"
+    link.symlink_to("/proc/self/fd/1")
+    out = tmp_path / "out.json"
+    with out.open("wb") as redirected:
+        proc = subprocess.run(
+            [*LEAKAUDIT, "audit", "--db", str(db), "-o", str(link), "--format", "json"],
+            stdout=redirected,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=False,
+        )
+    assert (proc.returncode, proc.stderr.decode()) == (0, f"Wrote {link} (json).\n")
+    assert json.loads(out.read_text("utf-8"))["schema"] == "leakaudit.findings/v1"

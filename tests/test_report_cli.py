@@ -81,7 +81,8 @@ def test_report_into_a_standard_stream_redirected_to_a_file_writes_through_it(
 ) -> None:
     """`-o /dev/stdout > file` (cron, CI): /dev/stdout is a link to /proc/self/fd/1, which is
     then a regular file; renaming over the link replaced /dev/stdout itself (as root) and left
-    the redirect's file empty. A link of our own stands in for /dev/stdout here."""
+    the redirect's file empty. A link of our own stands in for /dev/stdout here. The summary
+    is not printed after a report written to standard output."""
     link = tmp_path / "stream"
     link.symlink_to(f"/proc/self/fd/{fd}")
     out = tmp_path / "redirected"
@@ -96,7 +97,10 @@ def test_report_into_a_standard_stream_redirected_to_a_file_writes_through_it(
         )
     assert proc.returncode == 0
     assert link.is_symlink()
-    assert out.read_bytes().startswith(saved.read_bytes())
+    if fd == 1:  # the report alone: a summary after it would make the file invalid JSON
+        assert out.read_bytes() == saved.read_bytes()
+    else:  # standard error also gets the `Wrote …` line, after the report
+        assert out.read_bytes().startswith(saved.read_bytes())
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
@@ -265,3 +269,11 @@ def test_report_refuses_a_tampered_document_with_one_line(
             f"error: {bad}: Not a valid leakaudit.findings/v1 document: {message}"
         )
         assert len(result.output.splitlines()) == 1
+
+
+def test_a_report_path_that_is_a_symlink_loop_is_exit_2(runner, saved, tmp_path) -> None:
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    result = runner.invoke(cli, ["report", str(saved), "-o", str(loop)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {loop}: Cannot follow this path: ")

@@ -143,8 +143,12 @@ def _output_closed(ctx: click.Context) -> NoReturn:
     """`leakaudit status | head -1`: click would exit 1, which CI reads as "findings exist".
     Nothing more can be written there, and Python's last flush must not fail either."""
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        out = sys.stdout.fileno()  # before opening anything: CliRunner's has none
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(devnull, out)
+        finally:
+            os.close(devnull)
     ctx.exit(ExitCode.OUTPUT_CLOSED)
 
 

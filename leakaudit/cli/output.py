@@ -18,7 +18,7 @@ from leakaudit.ingest.discover import split_name
 from leakaudit.redact import redact
 from leakaudit.reports import RenderOptions, Reporter, renderer_for
 from leakaudit.reports.console import print_summary
-from leakaudit.reports.writer import resolve_targets, write_reports
+from leakaudit.reports.writer import real_path, resolve_targets, write_reports, writes_to_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
 MIN_KEY_CHARS = 16
@@ -94,9 +94,9 @@ class Emitter:
         self.key = redaction_key(redact_flag, key)
         self.targets = [(o, fmt) for o in outputs]
         resolve_targets(self.targets)  # a bad -o or --format fails before any work
-        read = {path.resolve(): what for path, what in (reads or {}).items()}
+        read = {real_path(path): what for path, what in (reads or {}).items()}
         for output in outputs:
-            what = read.get(Path(output).resolve())
+            what = read.get(real_path(Path(output)))
             if what is not None:
                 raise ConfigError(
                     f"The report would overwrite {what} of this run; write it elsewhere.", output
@@ -121,7 +121,8 @@ class Emitter:
         if self.stdout_reporter is not None:
             data = self.stdout_reporter.render(doc, options)
             write_machine_output(data.decode("utf-8"), stdout_console().is_terminal)
-        elif summary:
+        elif summary and not any(writes_to_stdout(path) for path, _ in written):
+            # `-o /dev/stdout > out.json`: the summary after it would spoil the report there.
             print_summary(doc, stdout_console())
         err = stderr_console()
         for warning in options.warnings:
@@ -134,5 +135,5 @@ def _input_folder_holding(output: Path, folders: Sequence[Path]) -> Path | None:
     """The input folder `output` would sit in, when its name has an input extension."""
     if split_name(output.name)[1] is None:
         return None
-    where = output.resolve()
-    return next((f for f in folders if where.is_relative_to(f.resolve())), None)
+    where = real_path(output)
+    return next((f for f in folders if where.is_relative_to(real_path(f))), None)

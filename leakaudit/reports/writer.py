@@ -25,11 +25,25 @@ def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
     seen: set[Path] = set()
     for target, fmt in targets:
         path = Path(target)
-        if path.resolve() in seen:
+        where = real_path(path)
+        if where in seen:
             raise ConfigError(f"The report file {path} is given twice.")
-        seen.add(path.resolve())
+        seen.add(where)
         resolved.append((path, renderer_for(path, fmt)))
     return resolved
+
+
+def real_path(path: Path) -> Path:
+    """`path` with symlinks followed; a link that leads back to itself is a ConfigError."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError for a loop
+        raise ConfigError(f"Cannot follow this path: {exc}.", path) from exc
+
+
+def writes_to_stdout(target: str | Path) -> bool:
+    """Whether a report written to `target` lands on this process's standard output."""
+    return _standard_stream(Path(target)) is sys.stdout
 
 
 def _write(path: Path, data: bytes) -> None:
