@@ -196,9 +196,9 @@ def _run_record(
 def _refuse_nothing_to_audit(store: Store, packs: Sequence[Pack], db: PathLike | None) -> None:
     """Every selected rule would be skipped for want of rows: a gate that ran nothing must
     not pass (a wrong path or an empty export, at night with nobody watching)."""
-    rules = [rule for pack in packs for rule in pack.rules]
-    if rules and all(missing_tables(store, rule) for rule in rules):
-        tables = sorted({table for rule in rules for table in missing_tables(store, rule)})
+    missing = [missing_tables(store, rule) for pack in packs for rule in pack.rules]
+    if missing and all(missing):
+        tables = sorted({table for empty in missing for table in empty})
         raise InputError(
             "Nothing to audit: every selected rule needs a table that holds no rows "
             f"(empty: {', '.join(tables)}).",

@@ -43,19 +43,22 @@ def real_path(path: Path) -> Path:
 
 def writes_to_stdout(target: str | Path) -> bool:
     """Whether a report written to `target` lands on this process's standard output."""
-    return _standard_stream(Path(target)) is sys.stdout
+    return _standard_stream(_stat(Path(target))) is sys.stdout
 
 
 def _write(path: Path, data: bytes) -> None:
     """Write one report file; an OSError becomes a one-line ConfigError naming it."""
     try:
-        standard = _standard_stream(path)
+        target = _stat(path)
+        standard = _standard_stream(target)
         if standard is not None:
             # /dev/stdout while the shell redirects it to a file: that file is regular, but
             # renaming over the path would replace /dev/stdout itself, and opening it anew
             # would start at offset 0, under what this process writes there next.
             write_whole(standard, data)
-        elif _is_stream(path):
+        elif target is not None and not (
+            stat.S_ISREG(target.st_mode) or stat.S_ISDIR(target.st_mode)
+        ):
             # /dev/stdout, /dev/null, a named pipe: renaming over it would replace the device
             # with a regular file (as root, for every later program), so write into it.
             with open(path, "wb") as out:
@@ -83,12 +86,18 @@ def write_whole(stream: TextIO, data: bytes) -> None:
     out.flush()
 
 
-def _standard_stream(path: Path) -> TextIO | None:
-    """This process's standard output or error when `path` (symlinks followed) is the very
-    file it writes to, whatever that is: a terminal, a pipe, or a file it was redirected to."""
+def _stat(path: Path) -> os.stat_result | None:
+    """What `path` is, symlinks followed; None when nothing is there yet."""
     try:
-        target = os.stat(path)
+        return os.stat(path)
     except OSError:
+        return None
+
+
+def _standard_stream(target: os.stat_result | None) -> TextIO | None:
+    """This process's standard output or error when `target` is the very file it writes to,
+    whatever that is: a terminal, a pipe, or a file it was redirected to."""
+    if target is None:
         return None
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -97,15 +106,6 @@ def _standard_stream(path: Path) -> TextIO | None:
         except (OSError, ValueError, AttributeError):  # replaced (tests) or closed
             continue
     return None
-
-
-def _is_stream(path: Path) -> bool:
-    """Whether `path` (symlinks followed) exists and is not a regular file or a folder."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
