@@ -9,8 +9,6 @@ from __future__ import annotations
 from enum import IntEnum
 from pathlib import Path
 
-import duckdb
-
 
 def is_interrupt(exc: BaseException) -> bool:
     """Whether `exc` is, or was caused by, a Ctrl-C.
@@ -18,6 +16,8 @@ def is_interrupt(exc: BaseException) -> bool:
     DuckDB turns a SIGINT during a query into `RuntimeError("Query interrupted")` (or its own
     `InterruptException`, which a reader may have wrapped in an `InputError`).
     """
+    import duckdb  # here, not at the top: the console-script entry imports this module first
+
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, KeyboardInterrupt | duckdb.InterruptException):
@@ -50,6 +50,9 @@ class ExitCode(IntEnum):
     # The reader of standard output went away (`| head`): 128 + SIGPIPE, as a shell reports a
     # program killed by it, and again never 1.
     OUTPUT_CLOSED = 141
+
+
+INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."
 
 
 class LeakauditError(Exception):

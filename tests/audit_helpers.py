@@ -1,7 +1,7 @@
 """Shared by the end-to-end `leakaudit audit` tests: running the CLI, and validating every
 report format it writes with the same validators the report tests use.
 
-`run_cli()` goes through click's CliRunner on `leakaudit.cli.main.cli`, so the tests see
+`run_cli()` goes through click's CliRunner on `leakaudit.cli.commands.cli`, so the tests see
 exactly what a user sees (stdout, stderr, exit code). `validate_reports()` checks a set of
 written reports (one per format) and returns what it parsed, for further assertions.
 """
@@ -29,7 +29,7 @@ from test_reports_basic import assert_valid as assert_valid_findings
 from test_reports_formats import SHARED, TagCollector, _ocsf_validator, _validator, assert_inert
 from test_reports_formats import assert_valid as assert_valid_with
 
-from leakaudit.cli.main import cli
+from leakaudit.cli.commands import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = REPO / "sample_logs"

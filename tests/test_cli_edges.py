@@ -20,8 +20,8 @@ import pytest
 from audit_helpers import REPO, run_cli, runner
 from ingest_helpers import write_table
 
+from leakaudit.cli.commands import cli
 from leakaudit.cli.common import INTERRUPTED
-from leakaudit.cli.main import cli
 from leakaudit.errors import InputError
 from leakaudit.store import database_file
 

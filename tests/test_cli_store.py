@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from leakaudit import __version__
-from leakaudit.cli.main import cli
+from leakaudit.cli.commands import cli
 from tests.ingest_helpers import write_table
 
 DEVICES = [

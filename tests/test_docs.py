@@ -17,7 +17,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from leakaudit.cli.main import cli
+from leakaudit.cli.commands import cli
 from leakaudit.errors import ExitCode
 from leakaudit.findings import CATEGORIES
 from leakaudit.reports import load_reporters

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from report_fixtures import ACCOUNT_IDS, EMAILS, IPS, pii_document
 from report_fixtures_b import many_findings
 
-from leakaudit.cli.main import cli
+from leakaudit.cli.commands import cli
 from leakaudit.redact import redact
 from leakaudit.reports import RenderOptions, load_reporters
 

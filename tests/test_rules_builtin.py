@@ -51,7 +51,7 @@ def test_lad003_counts_an_access_once_when_two_bindings_tie_it_to_the_unit(tmp_p
 
     from click.testing import CliRunner
 
-    from leakaudit.cli.main import cli
+    from leakaudit.cli.commands import cli
 
     (tmp_path / "devices.csv").write_text(
         "device_id,account_id,registered_at,deregistered_at,serial,status,revoked_at\n"
@@ -82,7 +82,7 @@ def test_duplicate_id_exposure_and_reregistration_counts(tmp_path):
 
     from click.testing import CliRunner
 
-    from leakaudit.cli.main import cli
+    from leakaudit.cli.commands import cli
 
     (tmp_path / "devices.csv").write_text(
         "device_id,account_id,registered_at,deregistered_at\n"
@@ -128,7 +128,7 @@ def _audit_findings(tmp_path, tables: dict[str, str], *args: str) -> list[dict]:
 
     from click.testing import CliRunner
 
-    from leakaudit.cli.main import cli
+    from leakaudit.cli.commands import cli
 
     paths = []
     for table, text in tables.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from leakaudit.cli.main import cli
+from leakaudit.cli.commands import cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rulepacks"
 ACME = FIXTURES / "acme"

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from leakaudit.errors import ExitCode, LeakauditError, is_interrupt
+from leakaudit.errors import INTERRUPTED, ExitCode, LeakauditError, is_interrupt
 
 # Re-exported: every command escapes log-derived text with these.
 from leakaudit.reports.terminal import safe as safe
@@ -110,9 +110,6 @@ def write_machine_output(text: str, terminal: bool) -> None:
         parts = _LINE_END.split(text)
         text = "".join(p if _LINE_END.fullmatch(p) else safe_plain(p) for p in parts)
     write_whole(sys.stdout, text.encode("utf-8", errors="surrogateescape"))
-
-
-INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."
 
 
 class LeakauditGroup(click.Group):

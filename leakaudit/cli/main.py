@@ -1,49 +1,97 @@
-"""The `leakaudit` command group and the one place errors become exit codes."""
+"""The console-script entry point: make the standard streams safe, then run the commands.
+
+Kept light on purpose (no DuckDB, pandas or rich at import): a Ctrl-C while those load still
+ends as one line and exit 130, which CI does not mistake for "findings exist" (exit 1).
+"""
 
 from __future__ import annotations
 
-import click
+import io
+import os
+import sys
+from typing import BinaryIO, TextIO
 
-from leakaudit import __version__
-from leakaudit.cli.audit import audit
-from leakaudit.cli.common import LeakauditGroup
-from leakaudit.cli.ingest import ingest
-from leakaudit.cli.query import query
-from leakaudit.cli.report import report
-from leakaudit.cli.rules import rules
-from leakaudit.cli.status import status
-
-EPILOG = """\b
-Examples:
-  leakaudit audit sample_logs -o findings.json
-  leakaudit ingest logs/ --db audit.duckdb
-  leakaudit query "SELECT action, count(*) FROM access_events GROUP BY 1" --db audit.duckdb
-"""
+from leakaudit.errors import INTERRUPTED, ExitCode
 
 
-@click.group(
-    cls=LeakauditGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
-)
-@click.version_option(__version__, prog_name="leakaudit")
-def cli() -> None:
-    """Find cross-account leaks in camera and IoT cloud logs.
+class TolerantWriter(io.TextIOBase):
+    """Standard error that never fails the run: a message that cannot be written
+    (`2>/dev/full`, a log volume that filled up) is dropped, and the exit code stays the
+    one the run earned. Without this, the failed write became a traceback and exit 1
+    ("findings exist"), or Python's final flush made it 120."""
 
-    Ingest registry dumps and access logs into DuckDB, run rule packs that flag duplicate
-    device ids, media served to non-owners and staff access without consent, and write
-    findings reports. Exit codes: 0 no finding at or above --fail-on, 1 such findings,
-    2 usage, configuration, rule or input error, 130 interrupted (Ctrl-C), 141 the reader
-    of the output went away (`| head`).
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._broken = False
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._broken = True
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return not self._broken and self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def buffer(self) -> BinaryIO:
+        """The bytes underneath, for a report written to standard error on purpose
+        (`-o /dev/stderr`): that one must fail loudly, so it is not tolerated."""
+        return self._stream.buffer
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._stream.errors
+
+
+def hold_closed_streams() -> None:
+    """Standard streams closed at start (`2>&-`) are held open on the null device.
+
+    Otherwise the next file opened (the database, a report) would get descriptor 1 or 2, and
+    text meant for the terminal would be written into it.
     """
-
-
-cli.add_command(audit)
-cli.add_command(ingest)
-cli.add_command(query)
-cli.add_command(report)
-cli.add_command(rules)
-cli.add_command(status)
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            held = os.open(os.devnull, os.O_RDWR)
+            if held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+    # Python saw them closed and set them to None; give it streams to the null device.
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
 
 
 def main() -> None:
     """Console-script entry point."""
+    hold_closed_streams()
+    sys.stderr = TolerantWriter(sys.stderr)
+    try:
+        from leakaudit.cli.commands import cli
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{INTERRUPTED}\n")
+        raise SystemExit(ExitCode.INTERRUPTED) from None
     cli()

@@ -1,0 +1,122 @@
+"""The exit code is the run's, whatever happens to the standard streams around it.
+
+A CI job reads exit 1 as "findings exist". A standard error that cannot be written (a full
+log volume, `2>/dev/full`) turned any run into a traceback and 1, a passing audit included; a
+Ctrl-C while the libraries still loaded did too. A standard stream closed at start
+(`2>&-`) must not let the next file opened take its place.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from audit_helpers import REPO
+
+from leakaudit.errors import INTERRUPTED
+
+SAMPLE = REPO / "sample_logs"
+ENTRY = "from leakaudit.cli.main import main; main()"
+# Makes `import duckdb` raise KeyboardInterrupt: a Ctrl-C that lands while the CLI loads.
+CTRL_C_WHILE_LOADING = """
+import sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "duckdb":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, CtrlC())
+"""
+FULL = Path("/dev/full")
+needs_dev_full = pytest.mark.skipif(not FULL.exists(), reason="needs /dev/full (Linux)")
+
+
+def _run(args: list[str], code: str = ENTRY, **kwargs: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": ""},
+        timeout=120,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def _shell(command: str, tmp_path: Path) -> int:
+    """`command` after `leakaudit`, with the shell's own redirections (`2>&-`)."""
+    line = f'"{sys.executable}" -c "{ENTRY}" {command}'
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": ""}
+    return subprocess.run(["bash", "-c", line], env=env, cwd=tmp_path, timeout=120).returncode
+
+
+def _not_a_table(tmp_path: Path) -> Path:
+    path = tmp_path / "weird.csv"
+    path.write_text("a,b\n1,2\n")
+    return path
+
+
+@needs_dev_full
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["-q"], 0), (["-q", "--fail-on", "high"], 1), ([], 0)],
+    ids=["pass", "gate", "summary-and-progress"],
+)
+def test_an_unwritable_standard_error_leaves_the_audit_exit_code_alone(
+    tmp_path: Path, args: list[str], code: int
+) -> None:
+    report = tmp_path / "findings.json"
+    with FULL.open("w") as full:
+        proc = _run(
+            ["audit", str(SAMPLE), "-o", str(report), *args], stderr=full, stdout=subprocess.DEVNULL
+        )
+    assert proc.returncode == code
+    assert report.stat().st_size > 0
+
+
+@needs_dev_full
+def test_an_error_that_cannot_be_shown_is_still_exit_2(tmp_path: Path) -> None:
+    with FULL.open("w") as full:
+        proc = _run(
+            ["ingest", str(_not_a_table(tmp_path)), "--db", str(tmp_path / "x.duckdb")], stderr=full
+        )
+    assert proc.returncode == 2
+
+
+def test_a_closed_standard_stream_is_held_so_no_file_takes_its_place(tmp_path: Path) -> None:
+    """With descriptor 2 closed, the next file opened (the database) would become descriptor
+    2, and anything written to standard error would land in it."""
+    code = (
+        "import os; from leakaudit.cli.main import hold_closed_streams; hold_closed_streams(); "
+        "print(os.open('opened', os.O_CREAT | os.O_WRONLY))"
+    )
+    line = f'"{sys.executable}" -c "{code}" 2>&- 0<&-'
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        ["bash", "-c", line], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert (proc.returncode, int(proc.stdout)) == (0, 3)
+
+
+def test_with_standard_error_closed_the_commands_still_work(tmp_path: Path) -> None:
+    db = tmp_path / "audit.duckdb"
+    assert _shell(f'ingest "{SAMPLE}" --db "{db}" -q 2>&-', tmp_path) == 0
+    assert _shell(f'ingest "{_not_a_table(tmp_path)}" --db "{db}" 2>&-', tmp_path) == 2
+    assert _shell(f'audit --db "{db}" -q --fail-on high 2>&- >&-', tmp_path) == 1
+    status = _run(["status", "--db", str(db)], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    code = CTRL_C_WHILE_LOADING + ENTRY
+    proc = _run(["audit", str(SAMPLE)], code=code, capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, f"{INTERRUPTED}\n", "")
+
+
+def test_with_standard_error_closed_no_error_text_lands_on_standard_output(
+    tmp_path: Path,
+) -> None:
+    """click falls back to standard output when standard error is missing: a usage error
+    would then land where a report or a query's CSV is going."""
+    out = tmp_path / "out.txt"
+    assert _shell(f'audit "{SAMPLE}" --fail-on bogus 2>&- > "{out}"', tmp_path) == 2
+    assert out.read_text() == ""
