@@ -22,7 +22,7 @@ from leakaudit.findings import SEVERITIES, FindingsDocument, InputRecord, RuleOu
 from leakaudit.ingest import IngestReport, ingest_paths
 from leakaudit.progress import Progress
 from leakaudit.rules import load_packs, parse_param_overrides, run_rules
-from leakaudit.rules.engine import missing_tables
+from leakaudit.rules.engine import missing_tables, quote_ident
 from leakaudit.rules.model import Pack
 from leakaudit.schema import TABLES
 from leakaudit.store import MEMORY, Store, scalar
@@ -61,7 +61,19 @@ def query(sql: str, *, db: PathLike | None = None) -> pd.DataFrame:
         if result is None:  # a statement without rows
             return pd.DataFrame()
         try:
-            return result.to_arrow_table().to_pandas()
+            # An interval (`max(ts) - min(ts)`) as DuckDB writes it: pandas would hold a
+            # DateOffset that prints as its repr and that JSON cannot hold. Names must be
+            # unique for `* REPLACE`; a result with a repeated name keeps its intervals.
+            types = zip(result.columns, result.types, strict=True)
+            intervals = [c for c, t in types if str(t) == "INTERVAL"]
+            if intervals and len(set(result.columns)) == len(result.columns):
+                text = ", ".join(
+                    f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in intervals
+                )
+                result = result.project(f"* REPLACE ({text})")
+            # integer_object_nulls: an integer column with a NULL keeps exact Python ints
+            # (pandas would make floats of it: 1441.0, and ids past 2**53 rounded).
+            return result.to_arrow_table().to_pandas(integer_object_nulls=True)
         except duckdb.Error as exc:
             raise QueryError(one_line(str(exc))) from exc
 

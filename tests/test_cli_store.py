@@ -219,6 +219,38 @@ def test_query_formats_and_read_only(runner, world, tmp_path):
     assert survived.output == "n\n1\n"
 
 
+def test_query_values_are_exact_in_every_format(runner, world, tmp_path):
+    """An integer column with a NULL stays integers (pandas would make 1441.0 of it and
+    round ids past 2**53), a timestamp keeps its microseconds in JSON, and an interval
+    (`max(ts) - min(ts)`: how long did it last?) is DuckDB's text, never a traceback."""
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    sql = (
+        "SELECT * FROM (VALUES (12345678901234567, TIMESTAMPTZ '2024-06-09 15:00:40.123456+00',"
+        " INTERVAL 13 DAY + INTERVAL 5 MINUTE), (NULL, NULL, NULL)) AS t(n, ts, took)"
+    )
+    csv_out = runner.invoke(cli, ["query", sql, "--db", db, "--format", "csv"])
+    assert (csv_out.exit_code, csv_out.output) == (
+        0,
+        "n,ts,took\n12345678901234567,2024-06-09 15:00:40.123456+00:00,13 days 00:05:00\n,,\n",
+    )
+    jsonl_out = runner.invoke(cli, ["query", sql, "--db", db, "--format", "jsonl"])
+    assert (jsonl_out.exit_code, jsonl_out.output.splitlines()) == (
+        0,
+        [
+            '{"n":12345678901234567,"ts":"2024-06-09T15:00:40.123456Z","took":"13 days 00:05:00"}',
+            '{"n":null,"ts":null,"took":null}',
+        ],
+    )
+    table_out = runner.invoke(cli, ["query", sql, "--db", db, "--format", "table"])
+    assert table_out.exit_code == 0
+    assert "12345678901234567" in table_out.output and "13 days 00:05:00" in table_out.output
+    # A join names two columns alike; the CSV keeps both, neutralised, ints still ints.
+    twice = "SELECT '=1' AS a, NULL::INTEGER AS a UNION ALL SELECT 'x', 7"
+    csv_twice = runner.invoke(cli, ["query", twice, "--db", db, "--format", "csv"])
+    assert (csv_twice.exit_code, csv_twice.output) == (0, "a,a\n'=1,\nx,7\n")
+
+
 def test_query_sql_error_is_one_line_exit_2(runner, world, tmp_path):
     db = str(tmp_path / "a.duckdb")
     runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])

@@ -66,15 +66,20 @@ def _spreadsheet_csv(frame: pd.DataFrame) -> str:
     row for most readers) are shown as `\\xNN`; values are never cut (a quarantined line may
     be long). `json`/`jsonl` keep every value exact."""
     safe = frame.copy()
-    for column in safe.select_dtypes(include=["object", "string"]).columns:
-        safe[column] = safe[column].map(lambda v: inert_cell(v) if isinstance(v, str) else v)
+    # By position: a join's result may name two columns alike (`account_id`).
+    for position, dtype in enumerate(safe.dtypes):
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype):
+            cells = [inert_cell(v) if isinstance(v, str) else v for v in safe.iloc[:, position]]
+            # dtype=object: inference would turn a column of ints and NULLs back into floats.
+            safe.isetitem(position, pd.Series(cells, index=safe.index, dtype=object))
     return safe.to_csv(index=False)
 
 
+# Microseconds, as DuckDB stores timestamps (pandas' default is milliseconds); a value
+# pandas has no JSON form for is written as its text rather than ending in a traceback.
+_JSON = {"date_format": "iso", "date_unit": "us", "force_ascii": False, "default_handler": str}
 _MACHINE = {
     "csv": _spreadsheet_csv,
-    "json": lambda f: f.to_json(orient="records", date_format="iso", force_ascii=False) + "\n",
-    "jsonl": lambda f: f.to_json(
-        orient="records", lines=True, date_format="iso", force_ascii=False
-    ),
+    "json": lambda f: f.to_json(orient="records", **_JSON) + "\n",
+    "jsonl": lambda f: f.to_json(orient="records", lines=True, **_JSON),
 }
