@@ -251,6 +251,21 @@ def test_query_values_are_exact_in_every_format(runner, world, tmp_path):
     assert (csv_twice.exit_code, csv_twice.output) == (0, "a,a\n'=1,\nx,7\n")
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_query_json_with_a_repeated_column_name_is_one_line_exit_2(runner, world, tmp_path, fmt):
+    """`SELECT * FROM access_events JOIN devices ...` names account_id twice; a JSON object
+    cannot hold both, so the user is told to alias them (it was a pandas traceback)."""
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    sql = "SELECT 1 AS account_id, 2 AS account_id, 3 AS n, 4 AS n, 5 AS ok"
+    result = runner.invoke(cli, ["query", sql, "--db", db, "--format", fmt])
+    assert (result.exit_code, result.output) == (
+        2,
+        "error: Columns account_id, n appear more than once; --format json and jsonl need "
+        "one name per column: alias them (SELECT a.account_id AS recipient, ...).\n",
+    )
+
+
 def test_query_sql_error_is_one_line_exit_2(runner, world, tmp_path):
     db = str(tmp_path / "a.duckdb")
     runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])

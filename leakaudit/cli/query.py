@@ -15,6 +15,7 @@ from leakaudit.cli.common import (
     truncate,
     write_machine_output,
 )
+from leakaudit.errors import QueryError
 from leakaudit.reports.csv import inert_cell
 
 EPILOG = """\b
@@ -57,6 +58,13 @@ def query(sql: str, db: str | None, fmt: str | None) -> None:
     if fmt == "table":
         console.print(render_table(frame))
     else:
+        repeated = frame.columns[frame.columns.duplicated()].unique()
+        if fmt in ("json", "jsonl") and len(repeated):
+            raise QueryError(
+                f"Columns {', '.join(safe(str(c)) for c in repeated)} appear more than once; "
+                "--format json and jsonl need one name per column: alias them "
+                "(SELECT a.account_id AS recipient, ...)."
+            )
         write_machine_output(_MACHINE[fmt](frame), console.is_terminal)
 
 
