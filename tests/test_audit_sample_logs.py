@@ -200,6 +200,10 @@ def test_the_cache_incident_blast_radius(document: dict[str, Any]) -> None:
         "items_viewed": 12,
     }
     assert burst["severity"] == "critical"
+    # 228 accesses are 216 deliveries and 12 views (SPEC §1): the sentence must not call
+    # them all deliveries.
+    assert burst["event_count"] == 228
+    assert burst["reason"].endswith(" (228 accesses: deliveries and views).")
     leaks = [
         f
         for f in document["findings"]
