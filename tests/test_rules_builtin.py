@@ -110,8 +110,9 @@ def test_duplicate_id_exposure_and_reregistration_counts(tmp_path):
     findings = json.loads(out.read_text())["findings"]
     by_key = {(f["rule_id"], f["entities"].get("owner_account_id")): f for f in findings}
     duplicate = by_key["LAD001", None]
-    # two bindings, m1 once per owner at capture (A and B), m2 for B
-    assert duplicate["event_count"] == 5
+    # two bindings, m1 and m2: m1 exposes both owners at capture (A and B) but is one event
+    assert duplicate["event_count"] == 4
+    assert len({(e["source_file"], e["source_line"]) for e in duplicate["evidence"]}) == 4
     assert duplicate["exposure"] == {
         "recipient_accounts": 2,
         "owner_accounts": 2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -270,3 +271,24 @@ def test_fingerprint_function_depends_on_entity_values_only(rule, entities, othe
     for key, value in entities.items():
         if value != other:
             assert fingerprint(rule, {**entities, key: other}) != fingerprint(rule, entities)
+
+
+def test_a_source_row_returned_once_per_owner_is_one_event():
+    """An access that exposes two owners (a duplicate id) is one row per owner in a rule's
+    SQL: it counts once in `event_count` and shows once in the evidence, while both owners
+    count in the exposure. The reason's count must be of events, not of owners."""
+    (pack,) = ACM001
+    (rule,) = pack.rules
+    per_owner = (
+        f"SELECT o.*, t.owner AS exposure_owner FROM ({rule.query}) AS o "
+        "CROSS JOIN (VALUES ('A'), ('Z')) AS t(owner)"
+    )
+    twice = replace(pack, rules=[replace(rule, query=per_owner)])
+    with store_with(devices=DEVICES, access_events=ACCESS) as store:
+        (f,), _ = run_rules(store, [twice])
+    assert f.event_count == 3
+    assert "3 times" in f.reason
+    assert [e.source_line for e in f.evidence] == [2, 3, 1]
+    assert f.exposure == Exposure(
+        recipient_accounts=1, owner_accounts=2, items_delivered=2, items_viewed=2
+    )

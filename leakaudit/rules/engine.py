@@ -40,6 +40,8 @@ EXPOSURE_ITEM = "exposure_item"
 EXPOSURE_VIEWED = "exposure_viewed"
 # Bound next to the rule's own parameters; rule parameter names cannot start with "_".
 _LIMIT_PARAM = "__evidence_limit"
+# Marks the first copy of each source row (see `wrap_rule_sql`); not a name a rule returns.
+_FIRST_COPY = "__leakaudit_first_copy"
 _NONE = "(none)"
 
 
@@ -56,14 +58,22 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
 
     `columns` maps the rule's output columns to their DuckDB types: list-typed entities are
     sorted before grouping, exposure columns are counted only when the rule returns them.
+    A source row the SQL returns more than once for one finding (an access exposing two
+    owners of a duplicate id is one row per owner) is one event: it counts once in
+    `event_count` and shows once in the evidence, while every copy counts for exposure.
     """
-    entity_exprs = []
+    keys = []
     for name in rule.entities:
         col = quote_ident(name)
         is_list = columns.get(name, "").endswith("[]")
-        entity_exprs.append(f"list_sort({col}) AS {col}" if is_list else col)
+        keys.append(f"list_sort({col})" if is_list else col)
+    entity_exprs = [
+        f"{key} AS {quote_ident(name)}" if key != quote_ident(name) else key
+        for key, name in zip(keys, rule.entities, strict=True)
+    ]
+    once = f"FILTER (WHERE {_FIRST_COPY})"
     aggregates = [
-        "count(*) AS event_count",
+        f"count(*) {once} AS event_count",
         "min(event_ts) AS first_seen",
         "max(event_ts) AS last_seen",
     ]
@@ -89,13 +99,19 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
         fields.append(f"'row': {{{row}}}")
     aggregates.append(
         f"list({{{', '.join(fields)}}} "
-        f"ORDER BY event_ts, {quote_ident(SOURCE_FILE)}, {quote_ident(SOURCE_LINE)})"
+        f"ORDER BY event_ts, {quote_ident(SOURCE_FILE)}, {quote_ident(SOURCE_LINE)}) {once}"
         f"[1:${_LIMIT_PARAM}] AS evidence"
     )
     select = ",\n    ".join([*entity_exprs, *aggregates])
+    source_row = ", ".join([*keys, quote_ident(SOURCE_FILE), quote_ident(SOURCE_LINE)])
+    # Of the copies of one source row, the evidence shows the first by these columns.
+    order = ", ".join(["event_ts", *(f"{quote_ident(c)} NULLS FIRST" for c in rule.evidence)])
     return (
-        f"WITH offending AS (\n{rule.query.rstrip().rstrip(';')}\n)\n"
-        f"SELECT\n    {select}\nFROM offending\nGROUP BY ALL"
+        f"WITH offending AS (\n{rule.query.rstrip().rstrip(';')}\n),\n"
+        f"numbered AS (\n    SELECT *, row_number() OVER "
+        f"(PARTITION BY {source_row} ORDER BY {order}) = 1 AS {_FIRST_COPY}\n"
+        f"    FROM offending\n)\n"
+        f"SELECT\n    {select}\nFROM numbered\nGROUP BY ALL"
     )
 
 
