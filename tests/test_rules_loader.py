@@ -520,6 +520,30 @@ def test_param_types_parse(tmp_path, type_, text, value):
     }
 
 
+@pytest.mark.parametrize(
+    ("type_", "text", "message"),
+    [
+        ("duration", "99999999999w", "'99999999999w' is out of range"),
+        ("duration", "1000000000d", "'1000000000d' is out of range"),
+        # NaN compares false with everything: `x > $ratio` would silently never fire.
+        ("number", "nan", "'nan' is not a finite number"),
+        ("number", "inf", "'inf' is not a finite number"),
+        ("number", "-1e999", "'-1e999' is not a finite number"),
+    ],
+)
+def test_param_values_out_of_range_are_refused(tmp_path, type_, text, message):
+    pack = copy_acme(tmp_path)
+    edit(
+        pack / "ACM001.yml",
+        "    type: integer\n    default: 0\n",
+        f"    type: {type_}\n    default: {text}\n",
+    )
+    edit(pack / "ACM001.yml", "coalesce(e.bytes, 0) >= $min_bytes", "$min_bytes IS NOT NULL")
+    assert problems_of(pack) == [
+        f"{pack}/ACM001.yml:22: default of parameter 'min_bytes': {message}"
+    ]
+
+
 def test_duration_type_error_names_the_expected_form(tmp_path):
     pack = copy_acme(tmp_path)
     edit(

@@ -6,6 +6,8 @@ same rule loaded from two places compares equal.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -47,14 +49,19 @@ def coerce_param(type_: str, value: object) -> object:
     if type_ == "number":
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not a number")
+        number = None
         if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ValueError(f"{value!r} is not a number")
+            number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
+            raise ValueError(f"{value!r} is not a number")
+        # NaN compares false with everything and infinity with nothing a rule counts: either
+        # would silence the rule instead of tuning it.
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        return number
     if type_ == "boolean":
         if isinstance(value, bool):
             return value
@@ -65,7 +72,10 @@ def coerce_param(type_: str, value: object) -> object:
         if isinstance(value, timedelta):
             return value
         if isinstance(value, str) and (m := _DURATION.match(value)):
-            return timedelta(**{_DURATION_UNITS[m.group(2).lower()]: float(m.group(1))})
+            try:
+                return timedelta(**{_DURATION_UNITS[m.group(2).lower()]: float(m.group(1))})
+            except OverflowError:  # beyond timedelta's 999,999,999 days
+                raise ValueError(f"{value!r} is out of range") from None
         raise ValueError(f"{value!r} is not a duration (a number and a unit: 90s, 15m, 2h, 1d, 1w)")
     if type_ == "string":
         if isinstance(value, str):
