@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -93,6 +94,32 @@ def test_evidence_sample_is_bounded():
     assert f.event_count == 30
     assert [e.source_line for e in f.evidence] == [1, 2, 3, 4]
     assert f.exposure == Exposure(recipient_accounts=1, items_delivered=30, items_viewed=0)
+
+
+def test_evidence_of_any_column_type_is_json():
+    # A business-hours rule shows `ts::TIMESTAMP::TIME AS time_of_day`; a TIME or UUID column
+    # used to pass validate and the rule's tests, then crash every report with a TypeError.
+    base = ACM001[0].rules[0]
+    extra = (
+        "e.media_id,\n    e.ts::TIMESTAMP::TIME AS time_of_day,\n"
+        "    '5b2a8a5e-7f6c-4c1e-9a59-5d6c8d1e2f3a'::UUID AS request_id,\n"
+        "    'NaN'::DOUBLE AS ratio,\n    'infinity'::DOUBLE AS rate\n"
+    )
+    rule = replace(
+        base,
+        query=base.query.replace("e.media_id\n", extra),
+        evidence=("time_of_day", "request_id", "ratio", "rate"),
+    )
+    pack = replace(ACM001[0], rules=(rule,))
+    with store_with(devices=DEVICES, access_events=ACCESS[:1]) as store:
+        (f,), _ = run_rules(store, [pack])
+    assert f.evidence[0].row == {
+        "time_of_day": "00:00:00",
+        "request_id": "5b2a8a5e-7f6c-4c1e-9a59-5d6c8d1e2f3a",
+        "ratio": "NaN",
+        "rate": "Infinity",
+    }
+    json.dumps(f.to_dict(), allow_nan=False)
 
 
 def test_list_entities_are_sorted_and_exposure_absent_when_not_returned():

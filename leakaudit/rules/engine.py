@@ -9,9 +9,11 @@ fingerprint, the reason sentence and JSON-able evidence values.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any
 
@@ -197,11 +199,17 @@ def _entity_value(value: object) -> EntityValue:
 
 
 def _jsonable(value: object) -> Any:
-    """Evidence values as JSON-able values, timestamps in the one output form."""
+    """Evidence values as JSON-able values, timestamps in the one output form.
+
+    A rule may return any DuckDB type; what JSON has no form for (TIME, UUID, NaN and
+    infinite numbers, which `json.dumps` would write as invalid JSON) becomes its text.
+    """
     if isinstance(value, datetime):
         return format_ts(value)
-    if isinstance(value, date):
+    if isinstance(value, date | time_of_day):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, Decimal):
@@ -212,7 +220,9 @@ def _jsonable(value: object) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
 
 
 def times(count: int) -> str:
