@@ -231,6 +231,19 @@ def test_load_packs_raises_with_every_problem():
             "first_seen, last_seen, event_count, times",
         ),
         (
+            # format() would raise only when a finding is written: a traceback, exit 1
+            "reason: >-\n  Account {account_id}",
+            "reason: >-\n  Account {account_id:d}",
+            "ACM001.yml:49: reason placeholder {account_id:d} has a format spec or conversion; "
+            "write it as {account_id}",
+        ),
+        (
+            "reason: >-\n  Account {account_id}",
+            "reason: >-\n  Account {account_id!x}",
+            "ACM001.yml:49: reason placeholder {account_id!x} has a format spec or conversion; "
+            "write it as {account_id}",
+        ),
+        (
             "    findings:\n      - {device_id: cam-1, account_id: B}\n",
             "    findings:\n      - {device_id: cam-1, account: B}\n",
             "ACM001.yml:61: test 'a stranger opens a clip': an expected finding has keys "

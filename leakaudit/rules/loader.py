@@ -447,16 +447,28 @@ def _query(check: _FileCheck, data: _Mapping, path: Path) -> tuple[str, Path | N
 def _check_reason(check: _FileCheck, data: _Mapping, reason: str, entities: Iterable[str]):
     allowed = set(entities) | set(REASON_FIELDS)
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(reason) if f is not None]
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(reason)
+            if name is not None
+        ]
     except ValueError as exc:
         check.add(check.at(data, "reason"), f"reason is not a valid template: {exc}")
         return
-    for name in fields:
+    for name, spec, conversion in fields:
         if name not in allowed:
             check.add(
                 check.at(data, "reason"),
                 f"reason placeholder {{{name}}} is not an entity or one of "
                 + ", ".join(REASON_FIELDS),
+            )
+        elif spec or conversion:
+            # Entity values are text: `{account_id:d}` would fail only when a finding is written.
+            written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            check.add(
+                check.at(data, "reason"),
+                f"reason placeholder {{{written}}} has a format spec or conversion; "
+                f"write it as {{{name}}}",
             )
 
 
