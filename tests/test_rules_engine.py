@@ -16,6 +16,8 @@ from leakaudit.errors import ConfigError
 from leakaudit.findings import Evidence, Exposure, fingerprint
 from leakaudit.ingest import ingest_records
 from leakaudit.rules import load_packs, parse_param_overrides, run_rules
+from leakaudit.rules.loader import Problem, check_sql
+from leakaudit.rules.model import Pack
 from leakaudit.store import Store
 
 ACME = Path(__file__).parent / "fixtures" / "rulepacks" / "acme"
@@ -40,6 +42,12 @@ ACCESS = [
     {"ts": "2024-01-04T00:00:00Z", "account_id": "B", "device_id": "cam-1", "action": "clip",
      "media_id": "m3", "outcome": "denied"},
 ]  # fmt: skip
+
+
+def load_problems(pack: Pack) -> list[str]:
+    problems: list[Problem] = []
+    check_sql(pack.rules, problems)
+    return [str(p) for p in problems]
 
 
 def store_with(**tables: list[dict]) -> Store:
@@ -120,6 +128,29 @@ def test_evidence_of_any_column_type_is_json():
         "rate": "Infinity",
     }
     json.dumps(f.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        ";",
+        " ;\n",
+        ";\n-- end of the rule\n",
+        "; /* done */",
+        "-- no semicolon",
+        "\n-- naïve §\n; -- end",
+    ],
+)
+def test_a_final_semicolon_before_a_comment_still_runs(ending):
+    # Validate binds the SQL as written, which accepts `; -- comment`; the engine wrapped it
+    # in a CTE with the semicolon inside, and every audit failed with a parser error.
+    base = ACM001[0].rules[0]
+    rule = replace(base, query=base.query.rstrip() + ending)
+    pack = replace(ACM001[0], rules=(rule,))
+    assert load_problems(pack) == []
+    with store_with(devices=DEVICES, access_events=ACCESS) as store:
+        findings, _ = run_rules(store, [pack])
+    assert [f.entities for f in findings] == [{"device_id": "cam-1", "account_id": "B"}]
 
 
 def test_list_entities_are_sorted_and_exposure_absent_when_not_returned():

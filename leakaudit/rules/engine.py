@@ -55,6 +55,20 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def without_final_semicolon(sql: str) -> str:
+    """`sql` without the `;` that may end it, even when comments follow it.
+
+    The validator binds the SQL as written, which accepts `…; -- end`; inside the CTE of
+    `wrap_rule_sql` that semicolon is a syntax error. DuckDB's own tokenizer finds it, so a
+    `;` in a string literal or a comment is left alone (its offsets count UTF-8 bytes).
+    """
+    text = sql.encode("utf-8")
+    starts = [start for start, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+    if starts and text[starts[-1] : starts[-1] + 1] == b";":
+        return (text[: starts[-1]] + text[starts[-1] + 1 :]).decode("utf-8")
+    return sql
+
+
 def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
     """The rule's SQL as a CTE, grouped into one row per finding.
 
@@ -109,7 +123,7 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
     # Of the copies of one source row, the evidence shows the first by these columns.
     order = ", ".join(["event_ts", *(f"{quote_ident(c)} NULLS FIRST" for c in rule.evidence)])
     return (
-        f"WITH offending AS (\n{rule.query.rstrip().rstrip(';')}\n),\n"
+        f"WITH offending AS (\n{without_final_semicolon(rule.query)}\n),\n"
         f"numbered AS (\n    SELECT *, row_number() OVER "
         f"(PARTITION BY {source_row} ORDER BY {order}) = 1 AS {_FIRST_COPY}\n"
         f"    FROM offending\n)\n"
