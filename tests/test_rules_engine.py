@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leakaudit.errors import ConfigError
+from leakaudit.errors import ConfigError, RuleError
 from leakaudit.findings import Evidence, Exposure, fingerprint
 from leakaudit.ingest import ingest_records
 from leakaudit.rules import load_packs, parse_param_overrides, run_rules
@@ -151,6 +151,25 @@ def test_a_final_semicolon_before_a_comment_still_runs(ending):
     with store_with(devices=DEVICES, access_events=ACCESS) as store:
         findings, _ = run_rules(store, [pack])
     assert [f.entities for f in findings] == [{"device_id": "cam-1", "account_id": "B"}]
+
+
+def test_a_rule_cannot_read_files(tmp_path):
+    # A rule reads the database only: read_csv('/etc/passwd') put the file into evidence.
+    secret = tmp_path / "secret.csv"
+    secret.write_text("line\nthe-redact-key\n")
+    base = ACM001[0].rules[0]
+    rule = replace(
+        base,
+        query=base.query.replace(
+            "e.media_id\n", f"(SELECT max(line) FROM read_csv('{secret}')) AS media_id\n"
+        ),
+    )
+    pack = replace(ACM001[0], rules=(rule,))
+    assert len(load_problems(pack)) == 1
+    assert "file system operations are disabled" in load_problems(pack)[0]
+    with store_with(devices=DEVICES, access_events=ACCESS) as store:
+        with pytest.raises(RuleError, match="file system operations are disabled"):
+            run_rules(store, [pack])
 
 
 def test_list_entities_are_sorted_and_exposure_absent_when_not_returned():

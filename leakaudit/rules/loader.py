@@ -626,16 +626,23 @@ def semantics_sql() -> str:
 
 
 def apply_semantics(store: Store) -> None:
-    """Create the shared temp views/tables of semantics.sql on a store (once per run)."""
+    """Create the shared temp views/tables of semantics.sql on a store (once per run), then
+    shut the store off from every other file and URL before any rule runs.
+
+    A rule reads the database only: `read_csv('/etc/passwd')` or `read_text('~/.ssh/…')` in
+    a custom rule would otherwise copy the file into a shareable report, and `rules
+    validate` of a pack under review would read it (or fetch a URL) while binding. DuckDB
+    cannot turn external access back on, so this comes after the ingest, last.
+    """
     sql = semantics_sql()
-    if not sql.strip():
-        return
     try:
-        store.con.execute(sql)
+        if sql.strip():
+            store.con.execute(sql)
     except duckdb.Error as exc:
         raise RuleError(
             f"the shared semantics SQL does not run: {_first_line(exc)}", SEMANTICS_SQL
         ) from exc
+    store.con.execute("SET enable_external_access = false")
 
 
 def _first_line(exc: BaseException) -> str:
