@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 from html.parser import HTMLParser
@@ -428,6 +429,22 @@ def test_html_shows_bidi_and_invisible_characters_instead_of_obeying_them() -> N
         assert ch not in data, f"U+{ord(ch):04X} in the HTML report"
     text = "".join(parse_html(data.encode("utf-8")).text)
     assert "Device cam-\\x202etxt.exe\\x202c\\x200b\\x2066x\\x2069\\x2028 served" in text
+
+
+def test_html_rules_and_packs_tables_show_hostile_text_instead_of_obeying_it() -> None:
+    # Rule titles and pack names come from custom rule packs (or from a findings document
+    # handed to `leakaudit report`): they were written into the Rules and Rule packs tables
+    # raw, so `cat report.html` obeyed ESC sequences and a browser obeyed bidi overrides.
+    doc = realistic_document()
+    hostile = f"[red]x[/] \x1b[2J\x1b]8;;http://evil\x1b\\ {REORDERING}"
+    doc.run.rules[0].title = hostile
+    doc.run.rules[0].pack = hostile
+    doc.run.packs[0] = replace(doc.run.packs[0], name=hostile, version=hostile)
+    data = render("html", doc).decode("utf-8")
+    for ch in "\x1b\u202e\u202c\u200b\u2066\u2069\u2028":
+        assert ch not in data, f"U+{ord(ch):04X} in the HTML report"
+    text = "".join(parse_html(data.encode("utf-8")).text)
+    assert text.count("[red]x[/] \\x1b[2J\\x1b]8;;http://evil") == 4
 
 
 def test_html_lists_every_finding_with_its_facts() -> None:
