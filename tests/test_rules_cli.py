@@ -125,6 +125,32 @@ def test_a_rule_test_with_quarantined_rows_fails(tmp_path):
     )
 
 
+def test_a_rule_test_in_which_the_rule_is_skipped_fails(tmp_path):
+    # Without rows for a required table the rule is skipped and finds nothing, so a
+    # negative test passed while proving nothing (here the rule would flag account A).
+    pack = copy_acme(tmp_path)
+    rule = pack / "ACM001.yml"
+    text = rule.read_text()
+    devices = (
+        "      devices:\n"
+        '        - {device_id: cam-1, account_id: A, registered_at: "2024-01-01T00:00:00Z"}\n'
+    )
+    negative = "  - name: owners and denials are quiet\n    tables:\n"
+    assert negative + devices in text
+    rule.write_text(text.replace(negative + devices, negative, 1))
+    result = run("rules", "test", "--no-builtin", str(pack), "--rule", "ACM001")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "PASS ACM001 a stranger opens a clip\n"
+        "FAIL ACM001 owners and denials are quiet\n"
+        f"  at {rule}:62\n"
+        "  the rule was skipped (needs devices), so the test proves nothing: give it rows of "
+        "every table in 'requires'\n"
+        "PASS ACM001 the ignored account is quiet\n"
+        "2 passed, 1 failed.\n"
+    )
+
+
 def test_test_refuses_invalid_rules_with_exit_2():
     result = run("rules", "test", "--no-builtin", str(BROKEN))
     assert result.exit_code == 2

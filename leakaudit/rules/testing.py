@@ -119,9 +119,16 @@ def run_rule_test(rule: Rule, test: RuleTest) -> TestResult:
                     detail = "; ".join(f"row {line}: {reason}" for line, reason in reasons)
                     result.error = f"{rejected} {table} row(s) were quarantined: {detail}"
                     return result
-            findings, _ = run_rules(store, [pack], {rule.id: test.params})
+            findings, (outcome,) = run_rules(store, [pack], {rule.id: test.params})
     except LeakauditError as exc:
         result.error = str(exc)
+        return result
+    if outcome.status == "skipped":
+        # A skipped rule finds nothing: a negative test would pass without testing anything.
+        result.error = (
+            f"the rule was skipped ({outcome.skipped_reason}), so the test proves nothing: "
+            "give it rows of every table in 'requires'"
+        )
         return result
     result.actual = sorted((canonical(f.entities, rule.entities) for f in findings), key=_sort_key)
     result.passed = result.actual == result.expected
