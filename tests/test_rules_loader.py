@@ -219,6 +219,13 @@ def test_load_packs_raises_with_every_problem():
             "number, string, boolean, duration",
         ),
         (
+            # the test that sets ignore_account is not also told it is undeclared
+            "    type: string\n",
+            "    type: text\n",
+            "ACM001.yml:17: parameter 'ignore_account' has type 'text'; expected one of: "
+            "integer, number, string, boolean, duration",
+        ),
+        (
             "requires: [access_events, devices]",
             "requires: [access_events, device]",
             "ACM001.yml:24: unknown table 'device' in requires; native tables: devices, "

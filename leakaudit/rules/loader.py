@@ -341,7 +341,7 @@ def load_rule_file(
     reason = check.text(data, "reason")
     if reason:
         _check_reason(check, data, reason, entities)
-    tests = _tests(check, data, entities, params)
+    tests = _tests(check, data, entities, params, invalid_params)
     if not query:
         return None
     # Returned even when its metadata has problems, so that its SQL is bound too and the
@@ -473,7 +473,11 @@ def _check_reason(check: _FileCheck, data: _Mapping, reason: str, entities: Iter
 
 
 def _tests(
-    check: _FileCheck, data: _Mapping, entities: tuple[str, ...], params: dict[str, Param]
+    check: _FileCheck,
+    data: _Mapping,
+    entities: tuple[str, ...],
+    params: dict[str, Param],
+    invalid_params: frozenset[str],
 ) -> list[RuleTest]:
     raw = data.get("tests")
     if raw is None:
@@ -507,6 +511,8 @@ def _tests(
             check.add(check.at(spec, "params"), f"test {name!r}: 'params' must be a mapping")
             raw_params = {}
         for key, value in raw_params.items():
+            if key in invalid_params:
+                continue  # its declaration is wrong and already reported
             if key not in params:
                 check.add(
                     check.at(spec, "params"),
