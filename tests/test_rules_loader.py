@@ -299,6 +299,34 @@ def test_each_refusal_has_an_exact_message(tmp_path, old, new, message):
     assert problems_of(pack) == [f"{pack}/{m}" for m in messages]
 
 
+def test_a_pack_given_twice_loads_once(tmp_path):
+    # `--rules my_rules --rules my_rules/acme` named each rule a duplicate of itself.
+    pack = copy_acme(tmp_path)
+    assert problems_of(pack, tmp_path, pack) == []
+    packs = load_packs([pack, tmp_path], builtin=False)
+    assert [p.name for p in packs] == ["acme"]
+
+
+def test_a_custom_pack_may_not_take_the_name_of_another_pack(tmp_path):
+    # A custom pack named "staff" joined `--pack staff` and its findings read pack "staff".
+    pack = copy_acme(tmp_path)
+    edit(pack / "pack.yml", "name: acme", "name: staff")
+    _, problems = validate([pack], builtin=True)
+    assert [str(p) for p in problems] == [
+        f"{pack}/pack.yml:1: pack name 'staff' is already taken by the built-in pack in "
+        f"{builtin_rules_dir() / 'staff'}; give this pack its own name"
+    ]
+    other = copy_acme(tmp_path / "other")
+    assert problems_of(copy_acme(tmp_path / "first"), other) == [
+        f"{other}/ACM001.yml:1: duplicate rule id 'ACM001' (also defined in "
+        f"{tmp_path / 'first' / 'acme' / 'ACM001.yml'})",
+        f"{other}/ACM002.yml:1: duplicate rule id 'ACM002' (also defined in "
+        f"{tmp_path / 'first' / 'acme' / 'ACM002.yml'})",
+        f"{other}/pack.yml:1: pack name 'acme' is already taken by the pack in "
+        f"{tmp_path / 'first' / 'acme'}; give this pack its own name",
+    ]
+
+
 def test_query_and_query_file_are_exclusive_and_the_file_must_exist(tmp_path):
     pack = copy_acme(tmp_path)
     edit(pack / "ACM002.yml", "query_file: ACM002.sql", "query_file: missing.sql")

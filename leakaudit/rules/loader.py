@@ -779,6 +779,7 @@ def load_all(
         for pack_dir in find_pack_dirs(builtin_rules_dir()):
             if (pack := load_pack_dir(pack_dir, problems, builtin=True)) is not None:
                 loaded.append(pack)
+    seen_dirs = {pack.path.resolve() for pack in loaded if pack.path is not None}
     for raw in dirs:
         root = Path(raw)
         pack_dirs = find_pack_dirs(root)
@@ -788,12 +789,37 @@ def load_all(
                 Problem(str(root), None, f"{reason} (a pack is a directory with a pack.yml)")
             )
         for pack_dir in pack_dirs:
+            # `--rules my_rules --rules my_rules/acme` names one pack twice: load it once.
+            if pack_dir.resolve() in seen_dirs:
+                continue
+            seen_dirs.add(pack_dir.resolve())
             if (pack := load_pack_dir(pack_dir, problems)) is not None:
                 loaded.append(pack)
+    _check_pack_names(loaded, problems)
     loaded = _resolve_ids(loaded, override, problems)
     check_sql((r for p in loaded for r in p.rules), problems)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return loaded, problems
+
+
+def _check_pack_names(packs: list[Pack], problems: list[Problem]) -> None:
+    """A pack name is unique: `--pack NAME` selects by it and every finding carries it, so a
+    custom pack named `staff` would run with, and read as, the built-in one."""
+    first: dict[str, Pack] = {}
+    for pack in packs:
+        taken = first.setdefault(pack.name, pack)
+        if taken is pack or pack.path is None:
+            continue
+        meta = pack.path / PACK_FILE
+        kind = "the built-in pack" if taken.builtin else "the pack"
+        problems.append(
+            Problem(
+                str(meta),
+                key_line(meta, "name") or 1,
+                f"pack name {pack.name!r} is already taken by {kind} in {taken.path}; "
+                "give this pack its own name",
+            )
+        )
 
 
 def _resolve_ids(packs: list[Pack], override: bool, problems: list[Problem]) -> list[Pack]:
