@@ -43,10 +43,12 @@ def ingest(
         return ingest_paths(store, paths, as_table=as_table, strict=strict, progress=progress)
 
 
-def query(sql: str, *, db: PathLike | None = None) -> pd.DataFrame:
+def query(sql: str, *, db: PathLike | None = None, max_rows: int | None = None) -> pd.DataFrame:
     """Run one SQL statement on a read-only connection and return the rows.
 
-    Read-only, so an ad-hoc query at 2 a.m. can never change the evidence.
+    Read-only, so an ad-hoc query at 2 a.m. can never change the evidence. `max_rows`
+    fetches at most that many rows (in the query's order), so a `SELECT *` meant for a
+    screen does not first load ten million rows.
     """
     with Store.open(db, read_only=True) as store:
         try:
@@ -71,6 +73,8 @@ def query(sql: str, *, db: PathLike | None = None) -> pd.DataFrame:
                     f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in intervals
                 )
                 result = result.project(f"* REPLACE ({text})")
+            if max_rows is not None:
+                result = result.limit(max_rows)
             # integer_object_nulls: an integer column with a NULL keeps exact Python ints
             # (pandas would make floats of it: 1441.0, and ids past 2**53 rounded).
             return result.to_arrow_table().to_pandas(integer_object_nulls=True)

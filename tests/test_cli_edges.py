@@ -527,3 +527,19 @@ def test_audit_with_a_report_to_stdout_prints_no_summary_after_it(db: Path, tmp_
         )
     assert (proc.returncode, proc.stderr.decode()) == (0, f"Wrote {link} (json).\n")
     assert json.loads(out.read_text("utf-8"))["schema"] == "leakaudit.findings/v1"
+
+
+@pytest.mark.parametrize(("rows", "capped"), [(1000, False), (5000, True)])
+def test_a_query_table_stops_at_1000_rows_and_says_how_to_get_all(
+    db: Path, rows: int, capped: bool
+) -> None:
+    """`SELECT *` on a terminal drew every row of every table (minutes, and unreadable)."""
+    sql = f"SELECT range AS n FROM range({rows}) ORDER BY n DESC"
+    table = runner().invoke(cli, ["query", sql, "--db", str(db), "--format", "table"])
+    assert table.exit_code == 0, table.output
+    shown = [int(cell) for cell in table.stdout.split() if cell.isdigit()]
+    assert shown == list(range(rows - 1, rows - 1001, -1))  # the query's order, first 1,000
+    notice = "Showing the first 1,000 rows; there are more."
+    assert (notice in table.stderr) is capped
+    every = runner().invoke(cli, ["query", sql, "--db", str(db), "--format", "csv"])
+    assert every.stdout.splitlines() == ["n", *map(str, range(rows - 1, -1, -1))]

@@ -11,6 +11,7 @@ from leakaudit.cli.common import (
     READ_DB_HELP,
     db_option,
     safe,
+    stderr_console,
     stdout_console,
     truncate,
     write_machine_output,
@@ -24,6 +25,9 @@ Examples:
   leakaudit query "SELECT * FROM quarantine" --format csv > quarantine.csv
 """
 MAX_CELL = 60
+# A screen's worth many times over; beyond it a table is slow to draw and unreadable, and
+# the way to every row is a machine format.
+MAX_TABLE_ROWS = 1000
 
 
 def render_table(frame: pd.DataFrame) -> Table:
@@ -43,7 +47,10 @@ def render_table(frame: pd.DataFrame) -> Table:
     "fmt",
     type=click.Choice(["table", "csv", "json", "jsonl"]),
     default=None,
-    help="Output format [default: table on a terminal, csv otherwise].",
+    help=(
+        "Output format [default: table on a terminal, csv otherwise]; a table shows at most "
+        f"{MAX_TABLE_ROWS:,} rows, the other formats every row."
+    ),
 )
 def query(sql: str, db: str | None, fmt: str | None) -> None:
     """Run one SQL query on the database (read-only) and print the rows.
@@ -52,11 +59,17 @@ def query(sql: str, db: str | None, fmt: str | None) -> None:
     shares, partner_links, media; each row with _source_file and _source_line), ingest_log
     and quarantine. The database is opened read-only, so a query cannot change evidence.
     """
-    frame = api.query(sql, db=db)
     console = stdout_console()
     fmt = fmt or ("table" if console.is_terminal else "csv")
+    frame = api.query(sql, db=db, max_rows=MAX_TABLE_ROWS + 1 if fmt == "table" else None)
     if fmt == "table":
-        console.print(render_table(frame))
+        console.print(render_table(frame.head(MAX_TABLE_ROWS)))
+        if len(frame) > MAX_TABLE_ROWS:
+            stderr_console().print(
+                f"Showing the first {MAX_TABLE_ROWS:,} rows; there are more. Add a LIMIT or "
+                "a WHERE, or write every row with --format csv (or json, jsonl) > FILE.",
+                markup=False,
+            )
     else:
         repeated = frame.columns[frame.columns.duplicated()].unique()
         if fmt in ("json", "jsonl") and len(repeated):
