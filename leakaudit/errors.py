@@ -50,6 +50,8 @@ class ExitCode(IntEnum):
     # The reader of standard output went away (`| head`): 128 + SIGPIPE, as a shell reports a
     # program killed by it, and again never 1.
     OUTPUT_CLOSED = 141
+    # A bug in leakaudit (or memory running out): sysexits' EX_SOFTWARE, again never 1.
+    INTERNAL = 70
 
 
 INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."

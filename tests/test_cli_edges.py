@@ -414,8 +414,9 @@ def test_a_runtime_error_that_is_no_interrupt_is_not_hidden(
 
     monkeypatch.setattr("leakaudit.api.ingest", broken)
     result = runner().invoke(cli, ["ingest", str(world), "--db", ":memory:"])
-    assert isinstance(result.exception, RuntimeError)
-    assert str(result.exception) == "a bug"
+    assert result.exit_code == 70  # a bug, shown as one: not an interrupt (130)
+    assert "RuntimeError: a bug" in result.stderr
+    assert INTERRUPTED not in result.stderr
 
 
 def _has_open(pid: int, path: Path) -> bool:
@@ -527,6 +528,27 @@ def test_audit_with_a_report_to_stdout_prints_no_summary_after_it(db: Path, tmp_
         )
     assert (proc.returncode, proc.stderr.decode()) == (0, f"Wrote {link} (json).\n")
     assert json.loads(out.read_text("utf-8"))["schema"] == "leakaudit.findings/v1"
+
+
+@pytest.mark.parametrize("error", [TypeError("boom \x1b[2J"), MemoryError()], ids=["bug", "oom"])
+def test_a_bug_is_a_traceback_and_exit_70_never_1(
+    monkeypatch: pytest.MonkeyPatch, db: Path, error: Exception
+) -> None:
+    """Exit 1 means "findings exist" to a CI gate: a crash must never look like that. The
+    traceback stays (it is what a bug report needs), with log text in it shown, not obeyed."""
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr("leakaudit.api.run_rules", crash)
+    result = runner().invoke(cli, ["audit", "--db", str(db), "--fail-on", "high"])
+    assert result.exit_code == 70
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "\x1b" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"error: internal error, a bug in leakaudit rather than in the input "
+        f"({type(error).__name__}); please report it with the traceback above."
+    )
 
 
 @pytest.mark.parametrize(("rows", "capped"), [(1000, False), (5000, True)])

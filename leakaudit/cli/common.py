@@ -8,6 +8,7 @@ import io
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -127,13 +128,16 @@ class LeakauditGroup(click.Group):
                 _interrupted(ctx)
             click.echo(f"error: {safe_plain(exc)}", err=True)
             ctx.exit(ExitCode.ERROR)
-        except (KeyboardInterrupt, RuntimeError) as exc:
-            # click's own `Exit` is a RuntimeError too: only an interrupt is ours to map.
-            if not is_interrupt(exc):
-                raise
-            _interrupted(ctx)
         except BrokenPipeError:
             _output_closed(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # click's own: --help, usage errors (2), a prompt's Ctrl-C
+        except BaseException as exc:
+            if is_interrupt(exc):
+                _interrupted(ctx)
+            if not isinstance(exc, Exception):  # SystemExit and the like keep their code
+                raise
+            _internal_error(ctx, exc)
 
 
 def _output_closed(ctx: click.Context) -> NoReturn:
@@ -147,6 +151,20 @@ def _output_closed(ctx: click.Context) -> NoReturn:
         finally:
             os.close(devnull)
     ctx.exit(ExitCode.OUTPUT_CLOSED)
+
+
+def _internal_error(ctx: click.Context, exc: Exception) -> NoReturn:
+    """A bug (or memory running out): the traceback for the report, then one line and 70,
+    never 1, which a CI job would read as "findings exist". Log text that may be in the
+    message is shown, not obeyed."""
+    trace = "".join(traceback.format_exception(exc)).rstrip("\n").split("\n")
+    click.echo("\n".join(safe_plain(line) for line in trace), err=True)
+    click.echo(
+        f"error: internal error, a bug in leakaudit rather than in the input "
+        f"({safe_plain(type(exc).__name__)}); please report it with the traceback above.",
+        err=True,
+    )
+    ctx.exit(ExitCode.INTERNAL)
 
 
 def _interrupted(ctx: click.Context) -> NoReturn:
