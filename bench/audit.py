@@ -728,6 +728,24 @@ def measure(
     return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, log.read_text(errors="replace"))
 
 
+def ratio_table(
+    times: dict[str, list[float]], rss: dict[str, float], floors: dict[str, str]
+) -> str:
+    """The Markdown table of the side-by-side scripts: median of each run, its ratio to each
+    floor (`floors`: column heading → run name), peak RSS and every round."""
+    medians = {name: statistics.median(seconds) for name, seconds in times.items()}
+    heads = "".join(f" {head} |" for head in floors)
+    lines = [
+        f"| run | median s |{heads} peak RSS | rounds (s) |",
+        "|---|---:|" + "---:|" * len(floors) + "---:|---|",
+    ]
+    for name, seconds in times.items():
+        ratios = "".join(f" {medians[name] / medians[f]:.1f} |" for f in floors.values())
+        rounds = ", ".join(f"{s:.1f}" for s in seconds)
+        lines.append(f"| {name} | {medians[name]:.1f} |{ratios} {rss[name]:,.0f} MB | {rounds} |")
+    return "\n".join(lines)
+
+
 def floor_code(world: Path, fmt: str) -> str:
     reader = READERS[fmt]
     events = f"{reader}('{world}/access_events/*.{fmt}')"

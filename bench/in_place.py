@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import glob
 import re
-import statistics
 import sys
 from pathlib import Path
 
@@ -139,17 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             rss[name] = max(rss.get(name, 0.0), run.rss_mb)
             last = run.stderr.strip().splitlines()[-1] if name.startswith(("(v)", "(p)")) else ""
             print(f"{name}: {run.seconds:.2f} s, {run.rss_mb:,.0f} MB, {last}", flush=True)
-    floor = statistics.median(times["(c) floor scan"])
-    full = statistics.median(times["(d) full scan"])
-    print("\n| run | median s | × (c) | × (d) | peak RSS | rounds (s) |")
-    print("|---|---:|---:|---:|---:|---|")
-    for name, seconds in times.items():
-        median = statistics.median(seconds)
-        rounds = ", ".join(f"{s:.1f}" for s in seconds)
-        print(
-            f"| {name} | {median:.1f} | {median / floor:.1f} | {median / full:.1f} "
-            f"| {rss[name]:,.0f} MB | {rounds} |"
-        )
+    floors = {"× (c)": "(c) floor scan", "× (d)": "(d) full scan"}
+    print("\n" + bench.ratio_table(times, rss, floors))
     return 0
 
 
