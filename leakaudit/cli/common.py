@@ -10,7 +10,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 from rich.console import Console
@@ -73,13 +73,17 @@ def quiet_option(f: F) -> F:
 
 
 def titled_table(title: str, *columns: str) -> Table:
-    """A summary table; a column named with a leading `>` is right-aligned (numbers)."""
+    """A summary table; a column named with a leading `>` is right-aligned (numbers).
+
+    Text too wide for the console (80 columns in a pipe or a CI log) wraps instead of ending
+    in `…`: a file path or a quarantine reason cut short is evidence lost.
+    """
     table = Table(title=title, title_justify="left")
     for column in columns:
         if column.startswith(">"):
             table.add_column(column[1:], justify="right")
         else:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
     return table
 
 
@@ -91,13 +95,30 @@ class _ResultConsole(Console):
         raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
+# A pipe or a CI log has no width of its own; rich would assume 80 columns and fold every
+# file path of a summary table. Wider paths still fold (see `titled_table`), never cut.
+_PIPE_WIDTH = 200
+
+
+def _width(stream: TextIO | None) -> int | None:
+    """None (the terminal's width, or $COLUMNS) on a terminal; `_PIPE_WIDTH` elsewhere."""
+    if "COLUMNS" in os.environ:
+        return None
+    try:
+        return None if stream is not None and stream.isatty() else _PIPE_WIDTH
+    except (ValueError, AttributeError):  # closed, or replaced by one without isatty
+        return _PIPE_WIDTH
+
+
 def stdout_console() -> Console:
     """A console for results; no colour or markup surprises when not a terminal."""
-    return _ResultConsole(highlight=False, soft_wrap=True, emoji=False)
+    return _ResultConsole(highlight=False, soft_wrap=True, emoji=False, width=_width(sys.stdout))
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+    return Console(
+        stderr=True, highlight=False, soft_wrap=True, emoji=False, width=_width(sys.stderr)
+    )
 
 
 _LINE_END = re.compile("(\r?\n)")
