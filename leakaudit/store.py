@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,6 +129,16 @@ def _size_bytes(text: str) -> float | None:
 _MIN_MEMORY_BYTES = _size_bytes(MIN_MEMORY_LIMIT) or 0.0
 
 
+def _spill_folder() -> str:
+    try:
+        return tempfile.mkdtemp(prefix="leakaudit-spill-")
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create a temp folder for the in-memory database in {tempfile.gettempdir()}"
+            f": {exc.strerror or exc}; set TMPDIR to a writable folder."
+        ) from exc
+
+
 class Store:
     """An open leakaudit database.
 
@@ -139,6 +151,7 @@ class Store:
         self.path = path
         self.read_only = read_only
         self.created: Path | None = None  # the file this open made (see `removed_on_error`)
+        self.spill: str | None = None  # an in-memory store's own temp folder, gone at close
 
     @classmethod
     def open(
@@ -161,11 +174,20 @@ class Store:
         try:
             # A read-only store is for looking at evidence: no SQL it runs may read or write
             # other files (COPY … TO, read_text) either.
-            config = {"enable_external_access": False} if read_only else {}
+            config: dict[str, Any] = {"enable_external_access": False} if read_only else {}
+            # Beyond the memory limit DuckDB moves an in-memory database's blocks to its temp
+            # folder, by default `.tmp` in the working directory (the user's logs folder, or
+            # a read-only checkout in CI): give it a private one, removed at close.
+            spill = _spill_folder() if path == MEMORY else None
+            if spill is not None:
+                config["temp_directory"] = spill
             con = duckdb.connect(path, read_only=read_only and path != MEMORY, config=config)
         except duckdb.Error as exc:
+            if spill is not None:
+                shutil.rmtree(spill, ignore_errors=True)
             raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
         store = cls(con, path, read_only)
+        store.spill = spill
         try:
             # Made by this open only if still blank: a file that another run created (and
             # filled) between the check above and the connect is not ours to delete.
@@ -218,6 +240,8 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        if self.spill is not None:
+            shutil.rmtree(self.spill, ignore_errors=True)
 
     # -- schema ----------------------------------------------------------------------------
     def schema_version(self) -> int:

@@ -327,3 +327,17 @@ def test_two_runs_write_byte_identical_reports(
             lines = zip(first.splitlines(), second.splitlines(), strict=False)
             different[fmt] = [(a[:120], b[:120]) for a, b in lines if a != b][:3]
     assert not different, f"not byte-identical across runs (first differing lines): {different}"
+
+
+def test_a_kept_database_file_gives_the_same_document(run: AuditRun, tmp_path: Path) -> None:
+    """The throw-away database lives in memory, a `--db` one in a file (compressed by
+    DuckDB): the store must not change a single finding, count or evidence row."""
+    out = tmp_path / "kept.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(REPO)
+        result = run_cli(
+            ["audit", "sample_logs", "--db", tmp_path / "kept.duckdb", "-o", out, "-q"],
+            SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH,
+        )
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == run.reports["json"].read_bytes()

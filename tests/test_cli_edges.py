@@ -23,7 +23,7 @@ from ingest_helpers import write_table
 from leakaudit.cli.commands import cli
 from leakaudit.cli.common import INTERRUPTED
 from leakaudit.errors import InputError
-from leakaudit.store import database_file
+from leakaudit.store import Store, database_file
 
 DEVICES = [
     {"device_id": "cam-1", "account_id": "A-1", "registered_at": "2024-01-01T00:00:00Z"},
@@ -565,3 +565,24 @@ def test_a_query_table_stops_at_1000_rows_and_says_how_to_get_all(
     assert (notice in table.stderr) is capped
     every = runner().invoke(cli, ["query", sql, "--db", str(db), "--format", "csv"])
     assert every.stdout.splitlines() == ["n", *map(str, range(rows - 1, -1, -1))]
+
+
+def test_an_in_memory_database_spills_to_a_private_folder_removed_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the memory limit, DuckDB moves an in-memory database to `.tmp` in the working
+    directory by default: a user's logs folder, or a read-only checkout in CI."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("LEAKAUDIT_MEMORY_LIMIT", "64MB")
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr("tempfile.tempdir", None)  # read $TMPDIR again
+    store = Store.open(":memory:")
+    assert store.spill is not None and Path(store.spill).parent == tmp_path / "tmp"
+    store.con.execute(
+        "CREATE TABLE big AS SELECT range::VARCHAR || repeat('x', 100) AS v FROM range(2000000)"
+    )
+    assert any(Path(store.spill).iterdir())  # more than 64 MB: it did spill, and there
+    store.close()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "tmp"]  # no `.tmp` here
