@@ -155,6 +155,8 @@ def test_fail_on_an_unknown_severity_is_a_usage_error(db: Path) -> None:
         ("LAM002.min_accounts=99999999999999999999", "'99999999999999999999' is out of range."),
         # timedelta cannot hold it: an OverflowError was a traceback and exit 1 ("findings")
         ("LAM002.max_gap=99999999999w", "'99999999999w' is out of range."),
+        # A month to the one who wrote it, a minute to a case-insensitive parser.
+        ("LAM002.max_gap=1M", "'1M' is ambiguous: write 1m for minutes (a month is 30d)."),
     ],
 )
 def test_bad_param_is_exit_2_with_one_line(tmp_path: Path, param: str, message: str) -> None:
