@@ -249,6 +249,10 @@ def test_markdown_has_summary_findings_and_provenance() -> None:
     assert "items delivered 41" in html
     assert "needs partner_links" in html
     assert "<td>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</td>" in html
+    counts = [len(f.evidence) for f in doc.findings]
+    said = [int(n) for n, _ in re.findall(r"\*\*Evidence\*\* \((\d+) (row|rows)\)", text)]
+    assert said == [n for n in counts if n]
+    assert all((word == "row") == (n == "1") for n, word in re.findall(r"\((\d+) (rows?)\)", text))
 
 
 def test_markdown_renders_hostile_text_as_plain_text() -> None:

@@ -51,7 +51,8 @@ def _header(doc: FindingsDocument) -> Text:
         inert(run.duckdb_version, VALUE_CHARS),
         "; packs: ",
         inert(packs or "none", 4 * VALUE_CHARS),
-        f"\n{len(run.inputs)} input files ({rows:,} rows, {run.quarantined_rows:,} quarantined); "
+        f"\n{len(run.inputs)} input file{'' if len(run.inputs) == 1 else 's'} "
+        f"({rows:,} rows, {run.quarantined_rows:,} quarantined); "
         f"events from {window}\n",
         (f"{summary['findings']} findings", "bold"),
         f"; {summary['rules_run']} rules ran, {summary['rules_skipped']} skipped",

@@ -110,7 +110,8 @@ def _finding(number: int, f: Finding) -> list[str]:
         lines += [f"**Exposure:** {', '.join(parts)}", ""]
     if f.evidence:
         columns = sorted({k for e in f.evidence for k in e.row})
-        lines += [f"**Evidence** ({len(f.evidence)} rows)", ""]
+        n = len(f.evidence)
+        lines += [f"**Evidence** ({n} {'row' if n == 1 else 'rows'})", ""]
         lines += _table(
             ["source", "line", *(md_text(c) for c in columns)],
             (
