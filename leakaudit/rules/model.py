@@ -74,8 +74,7 @@ def coerce_param(type_: str, value: object) -> object:
         if isinstance(value, str) and (m := _DURATION.match(value)):
             if m.group(2) == "M":  # a month to some, a minute to the parser: say which
                 raise ValueError(
-                    f"{value!r} is ambiguous: write {m.group(1)}m for minutes "
-                    "(a month is 30d)"
+                    f"{value!r} is ambiguous: write {m.group(1)}m for minutes (a month is 30d)"
                 )
             try:
                 return timedelta(**{_DURATION_UNITS[m.group(2).lower()]: float(m.group(1))})
