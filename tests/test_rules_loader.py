@@ -607,3 +607,16 @@ def test_duration_type_error_names_the_expected_form(tmp_path):
         "--param 'ACM001.min_bytes=soon': 'soon' is not a duration (a number and a unit: "
         "90s, 15m, 2h, 1d, 1w)."
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "read"), [("1.10", "1.1"), ("2", "2"), ("[a, b]", "['a', 'b']")]
+)
+def test_a_pack_version_yaml_does_not_read_as_text_is_refused(tmp_path, written, read):
+    """`version: 1.10` is the number 1.1 to YAML: the run record said "1.1"."""
+    pack = copy_acme(tmp_path)
+    edit(pack / "pack.yml", 'version: "0.1.0"', f"version: {written}")
+    assert problems_of(pack) == [
+        f"{pack}/pack.yml:2: 'version' must be a non-empty string; YAML read this unquoted "
+        f"value as {read}: put it in quotes"
+    ]

@@ -270,6 +270,12 @@ def load_pack_dir(pack_dir: Path, problems: list[Problem], builtin: bool = False
     for key in PACK_REQUIRED:
         if key not in meta:
             check.add(meta.line, f"missing required key {key!r}")
+        elif not isinstance(meta[key], str) or not meta[key].strip():
+            # `version: 1.10` is the number 1.1 to YAML: the run record would say "1.1".
+            message = f"{key!r} must be a non-empty string"
+            if not isinstance(meta[key], str):
+                message += f"; YAML read this unquoted value as {meta[key]!r}: put it in quotes"
+            check.add(check.at(meta, key), message)
     name = str(meta.get("name") or pack_dir.name)
     rules = []
     for path in rule_files(pack_dir):
