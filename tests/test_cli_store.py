@@ -376,3 +376,34 @@ def test_query_csv_keeps_a_long_value_whole(runner, tmp_path):
     sql = "SELECT raw FROM quarantine"
     result = runner.invoke(cli, ["query", sql, "--db", db, "--format", "csv"])
     assert list(csv.reader(io.StringIO(result.output))) == [["raw"], [path.read_text()[:-1]]]
+
+
+def test_query_lists_structs_and_maps_are_whole_json_in_csv_and_table(runner, world, tmp_path):
+    """A list cell (`ingest_log.extra_columns`, `list(account_id)`) was written in CSV as
+    numpy's repr: `['a' 'b']`, wrapped over lines and cut to `[0 1 2 ... 1999]` past 1,000
+    items, so an exported list lost its values; the table format ended in a traceback and
+    exit 70. Both now show such a cell as the JSON that `--format json` writes."""
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    sql = (
+        "SELECT (SELECT list(range ORDER BY range) FROM range(1500)) AS many, "
+        "['=1', NULL] AS texts, []::INTEGER[] AS none, {'a': [1, 2]} AS s, "
+        "map(['k'], [1.5::DOUBLE]) AS m"
+    )
+    csv_out = runner.invoke(cli, ["query", sql, "--db", db, "--format", "csv"])
+    assert csv_out.exit_code == 0, csv_out.output
+    rows = list(csv.reader(io.StringIO(csv_out.output)))
+    assert rows == [
+        ["many", "texts", "none", "s", "m"],
+        [json.dumps(list(range(1500))), '["=1", null]', "[]", '{"a": [1, 2]}', '[["k", 1.5]]'],
+    ]
+    small = "SELECT ['x', 'y'] AS pair, []::INTEGER[] AS none, {'a': 1} AS s"
+    table_out = runner.invoke(cli, ["query", small, "--db", db, "--format", "table"])
+    assert (table_out.exit_code, table_out.output) == (
+        0,
+        "┏━━━━━━━━━━━━┳━━━━━━┳━━━━━━━━━━┓\n"
+        "┃ pair       ┃ none ┃ s        ┃\n"
+        "┡━━━━━━━━━━━━╇━━━━━━╇━━━━━━━━━━┩\n"
+        '│ ["x", "y"] │ []   │ {"a": 1} │\n'
+        "└────────────┴──────┴──────────┘\n",
+    )

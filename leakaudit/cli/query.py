@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import click
+import numpy as np
 import pandas as pd
 from rich.table import Table
 
@@ -30,12 +33,39 @@ MAX_CELL = 60
 MAX_TABLE_ROWS = 1000
 
 
+def _plain(value: object) -> object:
+    """A list, struct or map cell (numpy arrays, dicts, tuples) as plain Python values."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def cell_value(value: object) -> object:
+    """A list, struct or map cell as the JSON text `--format json` writes for it, whole;
+    every other value as it is. (numpy's own text of a list wraps its lines and cuts one of
+    more than 1,000 items to `[0 1 2 ... 1999]`.)"""
+    if isinstance(value, np.ndarray | list | tuple | dict):
+        return json.dumps(_plain(value), ensure_ascii=False, default=str)
+    return value
+
+
+def _table_text(value: object) -> str:
+    value = cell_value(value)
+    return "" if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
+
+
 def render_table(frame: pd.DataFrame) -> Table:
     table = Table(show_lines=False)
     for column in frame.columns:
         table.add_column(safe(column), overflow="ellipsis", max_width=MAX_CELL)
     for row in frame.itertuples(index=False):
-        table.add_row(*(safe(truncate("" if pd.isna(v) else str(v), MAX_CELL)) for v in row))
+        table.add_row(*(safe(truncate(_table_text(v), MAX_CELL)) for v in row))
     return table
 
 
@@ -85,12 +115,14 @@ def _spreadsheet_csv(frame: pd.DataFrame) -> str:
     """CSV that a spreadsheet opens safely, as the findings CSV: log text beginning with
     `=`, `+`, `-` or `@` gets a leading `'`, and control characters (a bare CR would end the
     row for most readers) are shown as `\\xNN`; values are never cut (a quarantined line may
-    be long). `json`/`jsonl` keep every value exact."""
+    be long), and a list, struct or map is its JSON text. `json`/`jsonl` keep every value
+    exact."""
     safe = frame.copy()
     # By position: a join's result may name two columns alike (`account_id`).
     for position, dtype in enumerate(safe.dtypes):
         if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype):
-            cells = [inert_cell(v) if isinstance(v, str) else v for v in safe.iloc[:, position]]
+            cells = [cell_value(v) for v in safe.iloc[:, position]]
+            cells = [inert_cell(v) if isinstance(v, str) else v for v in cells]
             # dtype=object: inference would turn a column of ints and NULLs back into floats.
             safe.isetitem(position, pd.Series(cells, index=safe.index, dtype=object))
     return safe.to_csv(index=False)
