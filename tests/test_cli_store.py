@@ -407,3 +407,19 @@ def test_query_lists_structs_and_maps_are_whole_json_in_csv_and_table(runner, wo
         '│ ["x", "y"] │ []   │ {"a": 1} │\n'
         "└────────────┴──────┴──────────┘\n",
     )
+
+
+def test_query_csv_header_is_as_safe_as_its_cells(runner, world, tmp_path):
+    """A column name can come from the logs (`PIVOT access_events ON user_agent`): the
+    header row of the CSV is neutralised like every other cell, ESC included."""
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    sql = (
+        "PIVOT (SELECT '=HYPERLINK(\"x\")' AS k, 1 AS v "
+        "UNION ALL SELECT 'a' || chr(27) || '[2J', 2) ON k USING sum(v)"
+    )
+    result = runner.invoke(cli, ["query", sql, "--db", db, "--format", "csv"])
+    assert (result.exit_code, list(csv.reader(io.StringIO(result.output)))) == (
+        0,
+        [['\'=HYPERLINK("x")', "a\\x1b[2J"], ["1", "2"]],
+    )

@@ -125,7 +125,8 @@ def _spreadsheet_csv(frame: pd.DataFrame) -> str:
             cells = [inert_cell(v) if isinstance(v, str) else v for v in cells]
             # dtype=object: inference would turn a column of ints and NULLs back into floats.
             safe.isetitem(position, pd.Series(cells, index=safe.index, dtype=object))
-    return safe.to_csv(index=False)
+    # A column name can be log text too (`PIVOT access_events ON user_agent`).
+    return safe.to_csv(index=False, header=[inert_cell(str(c)) for c in safe.columns])
 
 
 # Microseconds, as DuckDB stores timestamps (pandas' default is milliseconds); a value
