@@ -97,5 +97,10 @@ class RuleError(LeakauditError):
     """A rule or rule pack is invalid."""
 
 
+class OutputError(LeakauditError):
+    """Standard output cannot be written: a full disk, an I/O error (not a reader gone away,
+    which is exit 141)."""
+
+
 class StrictModeError(InputError):
     """`--strict` was given and rows were quarantined; the ingest was rolled back."""

@@ -120,3 +120,28 @@ def test_with_standard_error_closed_no_error_text_lands_on_standard_output(
     out = tmp_path / "out.txt"
     assert _shell(f'audit "{SAMPLE}" --fail-on bogus 2>&- > "{out}"', tmp_path) == 2
     assert out.read_text() == ""
+
+
+@needs_dev_full
+@pytest.mark.parametrize(
+    "args",
+    [["rules", "list"], ["status"], ["query", "SELECT 1 AS n", "--format", "csv"]],
+    ids=["click-echo", "rich", "machine-output"],
+)
+def test_a_standard_output_that_cannot_be_written_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`leakaudit query … > out.csv` on a full disk was a traceback, exit 70 and "a bug in
+    leakaudit, please report it": a full disk is no bug, and the line must say what failed."""
+    from leakaudit import api
+
+    db = tmp_path / "a.duckdb"
+    (tmp_path / "devices.csv").write_text("device_id,account_id,registered_at\nc,A,2024-01-01\n")
+    api.ingest([tmp_path / "devices.csv"], db=db)
+    db_args = [] if args[0] == "rules" else ["--db", str(db)]
+    with FULL.open("w") as full:
+        proc = _run([*args, *db_args], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "error: Cannot write to standard output: No space left on device.\n",
+    )

@@ -9,14 +9,14 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Any, NoReturn, TextIO, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, NoReturn, TextIO, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from leakaudit.errors import INTERRUPTED, ExitCode, LeakauditError, is_interrupt
+from leakaudit.errors import INTERRUPTED, ExitCode, LeakauditError, OutputError, is_interrupt
 
 # Re-exported: every command escapes log-derived text with these.
 from leakaudit.reports.terminal import safe as safe
@@ -134,6 +134,74 @@ def write_machine_output(text: str, terminal: bool) -> None:
     write_whole(sys.stdout, text.encode("utf-8", errors="surrogateescape"))
 
 
+@contextlib.contextmanager
+def _output_errors() -> Iterator[None]:
+    """A failed write to standard output as an `OutputError`; a reader that went away stays
+    a BrokenPipeError (exit 141)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"Cannot write to standard output: {exc.strerror or exc}.") from exc
+
+
+class _ResultBytes:
+    """The bytes under `_ResultStream` (`write_whole` writes there), failing the same way."""
+
+    def __init__(self, buffer: BinaryIO) -> None:
+        self._buffer = buffer
+
+    def write(self, data: bytes) -> int | None:
+        with _output_errors():
+            return self._buffer.write(data)
+
+    def flush(self) -> None:
+        with _output_errors():
+            self._buffer.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._buffer, name)
+
+
+class _ResultStream:
+    """Standard output while a command runs. Every writer (rich, click.echo, `write_whole`)
+    reaches it through `sys.stdout`, so a full disk or an I/O error under `> out.csv` is one
+    `OutputError` line and exit 2 for all of them, not a traceback and "internal error"."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with _output_errors():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with _output_errors():
+            self._stream.flush()
+
+    @property
+    def buffer(self) -> _ResultBytes:
+        return _ResultBytes(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _result_stdout() -> Iterator[None]:
+    """`sys.stdout` as a `_ResultStream` for the length of a command (then as it was)."""
+    original = sys.stdout
+    if original is None or isinstance(original, _ResultStream):
+        yield
+        return
+    sys.stdout = _ResultStream(original)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout = original
+
+
 class LeakauditGroup(click.Group):
     """A click group that turns every `LeakauditError` into one line and exit code 2, a
     Ctrl-C into one line and exit code 130, and a closed standard output into 141.
@@ -143,10 +211,13 @@ class LeakauditGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _result_stdout():
+                return super().invoke(ctx)
         except LeakauditError as exc:
             if is_interrupt(exc):
                 _interrupted(ctx)
+            if isinstance(exc, OutputError):
+                _hold_stdout_on_devnull()  # Python's last flush there would fail again
             click.echo(f"error: {safe_plain(exc)}", err=True)
             ctx.exit(ExitCode.ERROR)
         except BrokenPipeError:
@@ -164,6 +235,13 @@ class LeakauditGroup(click.Group):
 def _output_closed(ctx: click.Context) -> NoReturn:
     """`leakaudit status | head -1`: click would exit 1, which CI reads as "findings exist".
     Nothing more can be written there, and Python's last flush must not fail either."""
+    _hold_stdout_on_devnull()
+    ctx.exit(ExitCode.OUTPUT_CLOSED)
+
+
+def _hold_stdout_on_devnull() -> None:
+    """Standard output that failed goes to the null device, so Python's flush of what is left
+    at exit cannot fail (that would make the exit code 120)."""
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         out = sys.stdout.fileno()  # before opening anything: CliRunner's has none
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -171,7 +249,6 @@ def _output_closed(ctx: click.Context) -> NoReturn:
             os.dup2(devnull, out)
         finally:
             os.close(devnull)
-    ctx.exit(ExitCode.OUTPUT_CLOSED)
 
 
 def _internal_error(ctx: click.Context, exc: Exception) -> NoReturn:
