@@ -125,7 +125,7 @@ def test_fail_on_below_every_finding_exits_0(db: Path) -> None:
     result = run_cli(["audit", "--db", db, "--rule", "LAS004", "--fail-on", "critical"])
     assert result.exit_code == 0, result.output
     assert "at or above" not in result.stderr
-    assert "1 findings; 1 rules ran, 0 skipped" in result.stdout
+    assert "1 finding; 1 rule ran, 0 skipped" in result.stdout
 
 
 def test_fail_on_an_unknown_severity_is_a_usage_error(db: Path) -> None:
@@ -180,7 +180,7 @@ def test_a_good_param_changes_the_result(db: Path) -> None:
     # Raising the burst threshold above the 60 planted recipients silences LAM002.
     result = run_cli(["audit", "--db", db, "--rule", "LAM002", "--param", "LAM002.min_accounts=61"])
     assert result.exit_code == 0, result.output
-    assert "0 findings; 1 rules ran, 0 skipped" in result.stdout
+    assert "0 findings; 1 rule ran, 0 skipped" in result.stdout
 
 
 def test_unknown_rule_is_exit_2(db: Path) -> None:
@@ -588,3 +588,24 @@ def test_pseudonyms_are_consistent_and_fingerprints_unchanged(
     }
     assert len(shown) == 1, shown
     assert looked_up[shown.pop()].encode() in outputs["json"]
+
+
+def test_counts_of_one_read_as_one_in_every_report(tmp_path: Path) -> None:
+    """'1 findings; 1 rules ran', '(1 rows, …)', '1 input rows quarantined' and '(1 events'
+    were left behind when '1 rows' and '1 input files' were mended."""
+    logs = tmp_path / "staff_access.csv"
+    logs.write_text(
+        "ts,staff_id,action,account_id\n"
+        "2024-01-01T00:00:00Z,s-1,raw_read,A-1\n"
+        "not a time,s-1,raw_read,A-1\n"
+    )
+    md, junit = tmp_path / "f.md", tmp_path / "f.junit.xml"
+    result = run_cli(["audit", logs, "--rule", "LAS007", "-o", md, "-o", junit])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:3] == [
+        "1 input file (1 row, 1 quarantined); events from 2024-01-01T00:00:00Z to "
+        "2024-01-01T00:00:00Z",
+        "1 finding; 1 rule ran, 0 skipped",
+    ]
+    assert "**1** finding; 1 rule ran, 0 skipped; 1 input row quarantined." in md.read_text()
+    assert "(1 event, 2024-01-01T00:00:00Z to 2024-01-01T00:00:00Z at " in junit.read_text()

@@ -19,6 +19,7 @@ from leakaudit.findings import FindingsDocument, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.terminal import inert
 from leakaudit.reports.textsafe import utf8_bytes
+from leakaudit.reports.wording import plural
 
 REASON_CHARS = 240  # a reason is cut to this many characters
 VALUE_CHARS = 40  # an id, version or name in a summary line
@@ -51,11 +52,12 @@ def _header(doc: FindingsDocument) -> Text:
         inert(run.duckdb_version, VALUE_CHARS),
         "; packs: ",
         inert(packs or "none", 4 * VALUE_CHARS),
-        f"\n{len(run.inputs)} input file{'' if len(run.inputs) == 1 else 's'} "
-        f"({rows:,} rows, {run.quarantined_rows:,} quarantined); "
+        f"\n{len(run.inputs)} input {plural(len(run.inputs), 'file')} "
+        f"({rows:,} {plural(rows, 'row')}, {run.quarantined_rows:,} quarantined); "
         f"events from {window}\n",
-        (f"{summary['findings']} findings", "bold"),
-        f"; {summary['rules_run']} rules ran, {summary['rules_skipped']} skipped",
+        (f"{summary['findings']} {plural(summary['findings'], 'finding')}", "bold"),
+        f"; {summary['rules_run']} {plural(summary['rules_run'], 'rule')} ran, "
+        f"{summary['rules_skipped']} skipped",
     )
 
 
@@ -110,7 +112,8 @@ def summary_renderable(doc: FindingsDocument) -> Group:
         parts += [Text(""), _counts(doc), Text(""), _findings(doc)]
         hidden = len(doc.findings) - MAX_LISTED
         if hidden > 0:
-            parts.append(Text(f"… and {hidden:,} more findings; write a report with -o."))
+            more = f"… and {hidden:,} more {plural(hidden, 'finding')}; write a report with -o."
+            parts.append(Text(more))
     return Group(*parts)
 
 

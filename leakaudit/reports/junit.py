@@ -17,6 +17,7 @@ from leakaudit.findings import Finding, FindingsDocument, RuleOutcome, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.provenance import provenance
 from leakaudit.reports.textsafe import xml_safe
+from leakaudit.reports.wording import plural
 
 MAX_LISTED = 10  # findings listed in one failure body
 MAX_FIELD = 500  # characters of one log-derived value in a failure body
@@ -43,11 +44,13 @@ def _failure_text(findings: list[Finding]) -> str:
         where = f" at {f.evidence[0].source_file}:{f.evidence[0].source_line}" if f.evidence else ""
         lines.append(
             f"[{f.severity}] {_clip(f.reason)} "
-            f"({f.event_count} events, {format_ts(f.first_seen)} to {format_ts(f.last_seen)}"
+            f"({f.event_count} {plural(f.event_count, 'event')}, "
+            f"{format_ts(f.first_seen)} to {format_ts(f.last_seen)}"
             f"{_clip(where)}; fingerprint {f.fingerprint})"
         )
     if len(findings) > MAX_LISTED:
-        lines.append(f"… and {len(findings) - MAX_LISTED} more findings in the full report.")
+        hidden = len(findings) - MAX_LISTED
+        lines.append(f"… and {hidden} more {plural(hidden, 'finding')} in the full report.")
     return "\n".join(lines) + "\n"
 
 

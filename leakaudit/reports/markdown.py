@@ -20,6 +20,7 @@ from leakaudit.findings import Finding, FindingsDocument, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.terminal import safe_plain, truncate
 from leakaudit.reports.textsafe import utf8_bytes
+from leakaudit.reports.wording import plural
 
 TEXT_CHARS = 400  # a log-derived value is cut to this many characters
 _PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")
@@ -63,9 +64,10 @@ def _summary(doc: FindingsDocument) -> list[str]:
         "",
         "## Summary",
         "",
-        f"**{summary['findings']}** findings; {summary['rules_run']} rules ran, "
-        f"{summary['rules_skipped']} skipped; {summary['quarantined_rows']} input rows "
-        "quarantined.",
+        f"**{summary['findings']}** {plural(summary['findings'], 'finding')}; "
+        f"{summary['rules_run']} {plural(summary['rules_run'], 'rule')} ran, "
+        f"{summary['rules_skipped']} skipped; {summary['quarantined_rows']} input "
+        f"{plural(summary['quarantined_rows'], 'row')} quarantined.",
         "",
     ]
     lines += _table(
@@ -111,7 +113,7 @@ def _finding(number: int, f: Finding) -> list[str]:
     if f.evidence:
         columns = sorted({k for e in f.evidence for k in e.row})
         n = len(f.evidence)
-        lines += [f"**Evidence** ({n} {'row' if n == 1 else 'rows'})", ""]
+        lines += [f"**Evidence** ({n} {plural(n, 'row')})", ""]
         lines += _table(
             ["source", "line", *(md_text(c) for c in columns)],
             (
