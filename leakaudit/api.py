@@ -165,16 +165,24 @@ class AuditResult:
 def run_started_at() -> datetime:
     """Now, or `SOURCE_DATE_EPOCH` when set, so that two runs can write identical reports."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is not None:
-        try:
-            return datetime.fromtimestamp(int(epoch), UTC)
-        except ValueError as exc:
-            raise ConfigError(f"SOURCE_DATE_EPOCH must be whole seconds, not {epoch!r}.") from exc
-    return datetime.now(UTC)
+    if epoch is None:
+        return datetime.now(UTC)
+    try:
+        seconds = int(epoch)
+    except ValueError as exc:
+        raise ConfigError(f"SOURCE_DATE_EPOCH must be whole seconds, not {epoch!r}.") from exc
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as exc:  # past what a datetime or C time holds
+        raise ConfigError(f"SOURCE_DATE_EPOCH {epoch!r} is out of range.") from exc
 
 
 def _run_record(
-    store: Store, packs: list[Pack], outcomes: list[RuleOutcome], reproducible: bool
+    store: Store,
+    packs: list[Pack],
+    outcomes: list[RuleOutcome],
+    started_at: datetime,
+    reproducible: bool,
 ) -> RunRecord:
     """Provenance of an audit from the store: every ingested file, the data's time window."""
     con = store.con
@@ -197,7 +205,7 @@ def _run_record(
     return RunRecord(
         leakaudit_version=__version__,
         duckdb_version=duckdb.__version__,
-        started_at=run_started_at(),
+        started_at=started_at,
         packs=[p.record() for p in packs],
         inputs=inputs,
         window_start=window[0],
@@ -241,6 +249,8 @@ def audit(
     """
     if fail_on is not None and fail_on not in SEVERITIES:
         raise ConfigError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}.")
+    # When the run starts, and a bad SOURCE_DATE_EPOCH refused before any work.
+    started_at = run_started_at()
     loaded = load_packs(rule_dirs, override=override, packs=packs, rules=rules, exclude=exclude)
     overrides = parse_param_overrides(list(params), loaded)
     if not inputs and db is not None and str(db) == MEMORY:
@@ -263,7 +273,7 @@ def audit(
         reproducible = "SOURCE_DATE_EPOCH" in os.environ
         if reproducible:  # the document must depend on the data only
             outcomes = [replace(o, duration_s=None) for o in outcomes]
-        record = _run_record(store, loaded, outcomes, reproducible)
+        record = _run_record(store, loaded, outcomes, started_at, reproducible)
         document = FindingsDocument(record, findings)
     failing = len(document.at_or_above(fail_on)) if fail_on else 0
     code = ExitCode.FINDINGS if failing else ExitCode.OK

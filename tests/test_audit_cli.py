@@ -609,3 +609,21 @@ def test_counts_of_one_read_as_one_in_every_report(tmp_path: Path) -> None:
     ]
     assert "**1** finding; 1 rule ran, 0 skipped; 1 input row quarantined." in md.read_text()
     assert "(1 event, 2024-01-01T00:00:00Z to 2024-01-01T00:00:00Z at " in junit.read_text()
+
+
+@pytest.mark.parametrize(
+    ("epoch", "problem"),
+    [
+        ("1e9", "SOURCE_DATE_EPOCH must be whole seconds, not '1e9'."),
+        ("99999999999999999", "SOURCE_DATE_EPOCH '99999999999999999' is out of range."),
+    ],
+)
+def test_a_bad_source_date_epoch_is_refused_before_any_work(
+    tmp_path: Path, epoch: str, problem: str
+) -> None:
+    """It was read only after the ingest and every rule had run, and a value past the year
+    9999 was a traceback and exit 70."""
+    db = tmp_path / "new.duckdb"
+    result = run_cli(["audit", SAMPLE_LOGS, "--db", db, "-q"], SOURCE_DATE_EPOCH=epoch)
+    assert (result.exit_code, result.stderr) == (2, f"error: {problem}\n")
+    assert not db.exists()  # nothing was ingested
