@@ -447,6 +447,23 @@ def test_html_rules_and_packs_tables_show_hostile_text_instead_of_obeying_it() -
     assert text.count("[red]x[/] \\x1b[2J\\x1b]8;;http://evil") == 4
 
 
+def test_html_shows_every_text_of_the_run_record_instead_of_obeying_it() -> None:
+    # A findings document handed to `leakaudit report` may hold anything its schema allows:
+    # the versions, an input's table and a parameter's name were written raw after rule
+    # titles and pack names were mended, so `cat report.html` still obeyed ESC.
+    doc = realistic_document()
+    hostile = f"\x1b[2J {REORDERING}"
+    doc.run.leakaudit_version = hostile
+    doc.run.duckdb_version = hostile
+    doc.run.inputs[0] = replace(doc.run.inputs[0], table=hostile)
+    doc.run.rules[0].params = {hostile: 1}
+    data = render("html", doc).decode("utf-8")
+    for ch in "\x1b\u202e\u202c\u200b\u2066\u2069\u2028":
+        assert ch not in data, f"U+{ord(ch):04X} in the HTML report"
+    text = "".join(parse_html(data.encode("utf-8")).text)
+    assert text.count("\\x1b[2J cam-\\x202etxt.exe") == 6
+
+
 def test_html_lists_every_finding_with_its_facts() -> None:
     doc = realistic_document()
     text = " ".join(parse_html(render("html", doc)).text)

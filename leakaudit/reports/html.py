@@ -318,10 +318,20 @@ def _finding_view(f: Finding) -> dict[str, Any]:
     }
 
 
+def _shown(value: object) -> object:
+    """What every `{{ … }}` of the template writes: text through `visible`, so no field can
+    be left to obey ESC or a bidi override (autoescape covers only HTML); the verified SVG
+    charts (`Markup`) and numbers as they are."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("leakaudit.reports", "templates"),
         autoescape=select_autoescape(["html", "j2"], default=True),
+        finalize=_shown,
         trim_blocks=True,
         lstrip_blocks=True,
     )
