@@ -586,3 +586,25 @@ def test_an_in_memory_database_spills_to_a_private_folder_removed_at_close(
     store.close()
     assert list((tmp_path / "tmp").iterdir()) == []
     assert list(tmp_path.iterdir()) == [tmp_path / "tmp"]  # no `.tmp` here
+
+
+@pytest.mark.parametrize(
+    "value", ["infinity", "-infinity", "2024-01-02 10:00:00 (BC)", "10000-01-02T10:00:00Z"]
+)
+def test_a_timestamp_beyond_the_years_1_to_9999_is_quarantined(tmp_path: Path, value: str) -> None:
+    """DuckDB reads these as timestamps, but none is ISO-8601 and none fits a Python datetime:
+    ingested, they made `audit` a traceback and exit 70, and so was `query` on the table."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_table(logs, "devices", DEVICES, "csv")
+    write_table(logs, "access_events", [*EVENTS, {**EVENTS[0], "ts": value}], "csv")
+    db = tmp_path / "audit.duckdb"
+    assert run_cli(["ingest", logs, "--db", db, "-q"]).exit_code == 0
+    reasons = run_cli(["query", "SELECT source_line, reason FROM quarantine", "--db", db])
+    assert (reasons.exit_code, reasons.stdout) == (
+        0,
+        f'source_line,reason\n3,"column ""ts"": \'{value}\' is not an ISO-8601 timestamp"\n',
+    )
+    rows = run_cli(["query", "SELECT ts FROM access_events", "--db", db, "--format", "csv"])
+    assert (rows.exit_code, rows.stdout) == (0, "ts\n2024-01-02 10:00:00+00:00\n")
+    assert run_cli(["audit", "--db", db, "-q"]).exit_code == 0

@@ -24,6 +24,11 @@ from leakaudit.schema import EXTRA, INGEST_ID, SOURCE_FILE, SOURCE_LINE, TABLES,
 # Parquet types that TRY_CAST turns into a timestamp; any other type goes through VARCHAR.
 _TIMESTAMP_SOURCES = ("VARCHAR", "DATE", "TIMESTAMP")
 _TYPE_WORDS = {"TIMESTAMPTZ": "an ISO-8601 timestamp", "BIGINT": "an integer"}
+# DuckDB also casts `infinity`, `-infinity`, BC dates and years past 9999 to timestamps.
+# None is ISO-8601 and none fits a Python datetime, so the rules' evidence, every report and
+# `leakaudit query` would fail on the row: it is quarantined like any other bad timestamp.
+_FIRST_TS = "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
+_LAST_TS = "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
 
 
 @dataclass
@@ -235,8 +240,11 @@ def load_members(
                 f"WHEN {value} IS NULL THEN 'missing required value in column \"{column.name}\"'"
             )
         if column.type != "VARCHAR":
+            bad = f"{typed} IS NULL"
+            if column.type == "TIMESTAMPTZ":
+                bad = f"({bad} OR NOT {typed} BETWEEN {_FIRST_TS} AND {_LAST_TS})"
             checks.append(
-                f"WHEN {value} IS NOT NULL AND {typed} IS NULL THEN "
+                f"WHEN {value} IS NOT NULL AND {bad} THEN "
                 f"'column \"{column.name}\": ' || {_shown(value)} || "
                 f"' is not {_TYPE_WORDS[column.type]}'"
             )
