@@ -3,7 +3,9 @@
 For `duplicate_device_id`, `media_to_non_owner`, `partner_cross_feed` and
 `staff_without_consent`, the set of (category, entities) the SQL rules find must equal what
 tests/spec_model.py says, world for world. On a difference hypothesis shrinks the world and the
-failure shows it, one row a line (times as minutes of the day), with both sets.
+failure shows it, one row a line (times as minutes of the day), with both sets. Below the
+rules, the shared `customer_access` view is held to the model access by access, since custom
+rules read it directly.
 
 More examples: LEAKAUDIT_DIFFERENTIAL_EXAMPLES=2000 pytest tests/test_differential.py
 """
@@ -18,8 +20,23 @@ from hypothesis import HealthCheck, given, settings
 
 from leakaudit.ingest import ingest_records
 from leakaudit.rules import Pack, all_rules, load_packs, run_rules
+from leakaudit.rules.loader import apply_semantics
 from leakaudit.store import MEMORY, Store
-from tests.spec_model import CATEGORIES, Result, World, expected_findings, freeze
+from tests.spec_model import (
+    CATEGORIES,
+    Result,
+    World,
+    capture_time,
+    customer_action_scope,
+    expected_findings,
+    freeze,
+    is_partner_access,
+    owner_at,
+    partner_link_active,
+    served,
+    share_covers,
+    with_defaults,
+)
 from tests.worlds import (
     access,
     bind,
@@ -34,6 +51,11 @@ from tests.worlds import (
 )
 
 EXAMPLES = int(os.environ.get("LEAKAUDIT_DIFFERENTIAL_EXAMPLES", "60"))
+random_worlds = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @cache
@@ -43,13 +65,17 @@ def builtin_packs() -> list[Pack]:
     return load_packs(rules=ids)
 
 
+def ingest_world(store: Store, world: World) -> None:
+    for table, rows in to_records(world).items():
+        if rows:
+            result = ingest_records(store, table, rows)
+            assert result.rejected == 0, f"{table}: {result.rejected} row(s) quarantined"
+
+
 def rule_findings(world: World) -> Result:
     """Ingest the world into an in-memory store, run the built-in rules, keep four categories."""
     with Store.open(MEMORY) as store:
-        for table, rows in to_records(world).items():
-            if rows:
-                result = ingest_records(store, table, rows)
-                assert result.rejected == 0, f"{table}: {result.rejected} row(s) quarantined"
+        ingest_world(store, world)
         findings, outcomes = run_rules(store, builtin_packs())
     requires = {rule.id: rule.requires for rule in all_rules(builtin_packs())}
     skipped = [
@@ -179,11 +205,93 @@ def test_every_category_has_a_builtin_rule() -> None:
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@random_worlds
 @given(worlds())
 def test_rules_equal_the_reference_model(world: World) -> None:
     assert_rules_equal_model(world)
+
+
+# --- the shared customer_access view, access by access --------------------------------------
+
+ACCESS_FLAGS = (
+    "capture_time",
+    "action_scope",
+    "is_served",
+    "is_owner",
+    "share_covered",
+    "legit_by_ownership",
+    "is_partner",
+    "partner_link_active",
+)
+
+
+def model_access_flags(world: World) -> list[tuple[object, ...]]:
+    """What SPEC §2 says of each access_events row, in file order."""
+    world = with_defaults(world)
+    rows = []
+    for event in world.get("access_events", []):
+        captured = capture_time(world, event)
+        is_owner = event["account_id"] in owner_at(world, event["device_id"], captured)
+        shared = any(share_covers(world, s, event) for s in world.get("shares", []))
+        partner = is_partner_access(event)
+        rows.append(
+            (
+                captured,
+                customer_action_scope(event["action"]),
+                served(event),
+                is_owner,
+                shared,
+                is_owner or shared,
+                partner,
+                partner
+                and partner_link_active(world, event["account_id"], event["partner"], event["ts"]),
+            )
+        )
+    return rows
+
+
+def view_access_flags(world: World) -> list[tuple[object, ...]]:
+    """The same, read from customer_access: exactly one row per access, in file order."""
+    with Store.open(MEMORY) as store:
+        ingest_world(store, world)
+        apply_semantics(store)
+        return [
+            tuple(row)
+            for row in store.con.execute(
+                f"SELECT {', '.join(ACCESS_FLAGS)} FROM customer_access ORDER BY _source_line"
+            ).fetchall()
+        ]
+
+
+def assert_view_equals_model(world: World) -> None:
+    expected, actual = model_access_flags(world), view_access_flags(world)
+    if actual != expected:
+        raise AssertionError(
+            "customer_access and the reference model of SPEC §2 disagree.\n"
+            f"World:\n{show(world)}\n"
+            f"Columns: {ACCESS_FLAGS}\nModel:\n{expected}\nView:\n{actual}"
+        )
+
+
+# Beside the traps: an owner who also holds a share of the device (a household member who
+# registered it too), whose access both makes legitimate.
+VIEW_TRAPS: dict[str, World] = {
+    **TRAPS,
+    "owner who also holds a share": {
+        "devices": [bind("cam-1", "A", 0), bind("cam-1", "B", 0, 10)],
+        "shares": [share("*", 0, owner_account_id="B", grantee_account_id="A")],
+        "access_events": [access("A", "cam-1", 5), access("A", "cam-1", 15)],
+    },
+}
+
+
+@pytest.mark.parametrize("name", VIEW_TRAPS)
+def test_customer_access_equals_the_reference_model_on_the_traps(name: str) -> None:
+    assert_view_equals_model(VIEW_TRAPS[name])
+
+
+@pytest.mark.slow
+@random_worlds
+@given(worlds())
+def test_customer_access_equals_the_reference_model(world: World) -> None:
+    assert_view_equals_model(world)

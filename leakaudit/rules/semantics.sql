@@ -140,36 +140,35 @@ CREATE OR REPLACE TEMP MACRO customer_action_scope(action) AS
         ELSE 'unknown'
     END;
 
--- One stored row per customer access (every outcome): the event's columns that rules read,
--- its capture time, whether the recipient owned the device at capture time, share and
--- partner-link coverage, and the two flags every rule filters on (is_served,
--- legit_by_ownership), so that a rule's filter applies while scanning. What else is derived
--- (media_key, action_scope, ...) is left to customer_access, computed for the rows kept.
--- access_capture is inlined into each of its uses (NOT MATERIALIZED): the share and
--- partner-link joins read only the columns they need and keep only the events they match,
--- instead of a materialised copy of every event.
-CREATE OR REPLACE TEMP TABLE customer_access_base AS
-WITH access_capture AS NOT MATERIALIZED (
-    SELECT
-        a.rowid AS access_no,
-        a.ts,
-        a.account_id,
-        a.device_id,
-        a.action,
-        a.outcome,
-        a.media_id,
-        a.event_id,
-        a.session_id,
-        nullif(a.partner, '') AS partner,
-        coalesce(a.captured_at, mc.captured_at, a.ts) AS capture_time,
-        customer_action_scope(a.action) AS action_scope,
-        a._source_file,
-        a._source_line
-    FROM access_events AS a
-    LEFT JOIN media_capture AS mc
-        ON mc.media_id = a.media_id
-),
-share_covered_access AS (
+-- Every customer access (every outcome) with its capture time: the event's columns rules
+-- read, defaults applied. A view: customer_access_judged keeps the few rows that need more
+-- than ownership, and customer_access derives the others from it on read.
+CREATE OR REPLACE TEMP VIEW access_capture AS
+SELECT
+    a.rowid AS access_no,
+    a.ts,
+    a.account_id,
+    a.device_id,
+    a.action,
+    coalesce(a.outcome, 'served') AS outcome,
+    a.media_id,
+    a.event_id,
+    nullif(a.session_id, '') AS session_id,
+    nullif(a.partner, '') AS partner,
+    coalesce(a.captured_at, mc.captured_at, a.ts) AS capture_time,
+    a._source_file,
+    a._source_line
+FROM access_events AS a
+LEFT JOIN media_capture AS mc
+    ON mc.media_id = a.media_id;
+
+-- The customer accesses whose judgement needs more than ownership, stored with the flags
+-- rules filter on: the recipient did not own the device at capture time, or a share covers
+-- the access, or a partner integration made it. Every other access is a plain owner access
+-- (owner at capture time, no covering share, no partner): nearly all of a camera cloud's
+-- traffic, which customer_access derives on read instead of storing a copy of every event.
+CREATE OR REPLACE TEMP TABLE customer_access_judged AS
+WITH share_covered_access AS (
     SELECT DISTINCT
         ac.access_no
     FROM access_capture AS ac
@@ -178,7 +177,7 @@ share_covered_access AS (
         AND s.grantee_account_id = ac.account_id
         AND s.granted_at <= ac.ts
         AND ac.ts < coalesce(s.revoked_at, 'infinity'::TIMESTAMPTZ)
-        AND coalesce(s.scope, '*') IN ('*', ac.action_scope)
+        AND coalesce(s.scope, '*') IN ('*', customer_action_scope(ac.action))
     JOIN ownership AS o
         ON o.device_id = s.device_id
         AND o.account_id = s.owner_account_id
@@ -201,19 +200,16 @@ SELECT
     ac.account_id,
     ac.device_id,
     ac.action,
-    coalesce(ac.outcome, 'served') AS outcome,
-    -- Only denied and error are not deliveries; an unknown outcome ('success', '200') is.
-    coalesce(ac.outcome, 'served') NOT IN ('denied', 'error') AS is_served,
+    ac.outcome,
     ac.media_id,
     ac.event_id,
-    nullif(ac.session_id, '') AS session_id,
+    ac.session_id,
     ac.partner,
+    ac.capture_time,
     ac._source_file,
     ac._source_line,
-    ac.capture_time,
     o.account_id IS NOT NULL AS is_owner,
     s.access_no IS NOT NULL AS share_covered,
-    o.account_id IS NOT NULL OR s.access_no IS NOT NULL AS legit_by_ownership,
     l.access_no IS NOT NULL AS partner_link_active
 FROM access_capture AS ac
 LEFT JOIN ownership AS o
@@ -224,12 +220,62 @@ LEFT JOIN ownership AS o
 LEFT JOIN share_covered_access AS s
     ON s.access_no = ac.access_no
 LEFT JOIN partner_linked_access AS l
-    ON l.access_no = ac.access_no;
+    ON l.access_no = ac.access_no
+WHERE o.account_id IS NULL
+    OR s.access_no IS NOT NULL
+    OR ac.partner IS NOT NULL;
 
 -- One row per customer access (every outcome), with what SPEC §2 needs to judge it: capture
 -- time, action scope, whether the recipient owned the device at capture time, and share and
--- partner-link coverage. The owners themselves are in customer_access_owner.
+-- partner-link coverage. The owners themselves are in customer_access_owner. A plain owner
+-- access is every access not in customer_access_judged, so its flags are constants (and its
+-- partner is NULL): a rule that keeps only the judged kinds (NOT legit_by_ownership,
+-- is_partner) never reads the events again.
 CREATE OR REPLACE TEMP VIEW customer_access AS
+WITH flagged_access AS (
+    SELECT
+        access_no,
+        ts,
+        account_id,
+        device_id,
+        action,
+        outcome,
+        media_id,
+        event_id,
+        session_id,
+        partner,
+        capture_time,
+        _source_file,
+        _source_line,
+        is_owner,
+        share_covered,
+        partner_link_active
+    FROM customer_access_judged
+    UNION ALL
+    SELECT
+        ac.access_no,
+        ac.ts,
+        ac.account_id,
+        ac.device_id,
+        ac.action,
+        ac.outcome,
+        ac.media_id,
+        ac.event_id,
+        ac.session_id,
+        NULL AS partner,
+        ac.capture_time,
+        ac._source_file,
+        ac._source_line,
+        true AS is_owner,
+        false AS share_covered,
+        false AS partner_link_active
+    FROM access_capture AS ac
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM customer_access_judged AS j
+        WHERE j.access_no = ac.access_no
+    )
+)
 SELECT
     access_no,
     ts,
@@ -237,7 +283,8 @@ SELECT
     device_id,
     action,
     outcome,
-    is_served,
+    -- Only denied and error are not deliveries; an unknown outcome ('success', '200') is.
+    outcome NOT IN ('denied', 'error') AS is_served,
     media_id,
     event_id,
     -- One delivered item: the media, else the event, else the device's recording at that time.
@@ -250,11 +297,11 @@ SELECT
     action IN ('snapshot', 'clip', 'live', 'download') AS is_view,
     is_owner,
     share_covered,
-    legit_by_ownership,
+    is_owner OR share_covered AS legit_by_ownership,
     partner_link_active,
     _source_file,
     _source_line
-FROM customer_access_base;
+FROM flagged_access;
 
 -- customer_access once per owner of the device at capture time (owner_account_id NULL when
 -- nobody owned it then): the shape of media_to_non_owner and of exposure counting. A rule's
