@@ -142,11 +142,11 @@ def test_fail_on_an_unknown_severity_is_a_usage_error(db: Path) -> None:
     ("param", "message"),
     [
         (
-            "LAM002.window=abc",
-            "rule LAM002 has no parameter 'window' (it declares: max_gap, min_accounts).",
+            "LAM002.max_gap=abc",
+            "rule LAM002 has no parameter 'max_gap' (it declares: window, min_accounts).",
         ),
         (
-            "LAM002.max_gap=abc",
+            "LAM002.window=abc",
             "'abc' is not a duration (a number and a unit: 90s, 15m, 2h, 1d, 1w).",
         ),
         ("LAM002.min_accounts=abc", "'abc' is not an integer."),
@@ -154,9 +154,9 @@ def test_fail_on_an_unknown_severity_is_a_usage_error(db: Path) -> None:
         ("LAM002.min_accounts=1", "'1' is below the smallest allowed value, 2."),
         ("LAM002.min_accounts=99999999999999999999", "'99999999999999999999' is out of range."),
         # timedelta cannot hold it: an OverflowError was a traceback and exit 1 ("findings")
-        ("LAM002.max_gap=99999999999w", "'99999999999w' is out of range."),
+        ("LAM002.window=99999999999w", "'99999999999w' is out of range."),
         # A month to the one who wrote it, a minute to a case-insensitive parser.
-        ("LAM002.max_gap=1M", "'1M' is ambiguous: write 1m for minutes (a month is 30d)."),
+        ("LAM002.window=1M", "'1M' is ambiguous: write 1m for minutes (a month is 30d)."),
     ],
 )
 def test_bad_param_is_exit_2_with_one_line(tmp_path: Path, param: str, message: str) -> None:

@@ -166,6 +166,13 @@ def test_lam004_counts_only_the_foreign_items_of_a_crossing_session(tmp_path):
     ("rule", "threshold", "table", "rows"),
     [
         (
+            "LAM002",
+            "min_accounts",
+            "access_events",
+            "ts,account_id,device_id,action\n"
+            + "".join(f"2024-05-01T03:0{i}:00Z,R{i},cam-1,thumbnail\n" for i in range(3)),
+        ),
+        (
             "LAM005",
             "min_devices",
             "access_events",

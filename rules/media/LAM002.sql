@@ -1,38 +1,76 @@
--- Bursts of media_to_non_owner deliveries: leaked accesses chained while consecutive ones
--- are at most $max_gap apart; a chain reaching $min_accounts distinct recipients is a burst.
--- Its window (first and last leaked access) and recipients identify it.
-WITH leaked_access AS (
-    SELECT *
-    FROM customer_access_owner
-    WHERE is_served
-        AND NOT legit_by_ownership
-),
-leak_chain_start AS (
+-- Bursts of media_to_non_owner deliveries: many recipients within a short window. A sliding
+-- $window ending at a leaked access that holds $min_accounts distinct recipients is a burst
+-- window; burst windows that overlap are one burst, and every leaked access inside one of
+-- them is a row. Its window (first and last leaked access) and recipients identify it.
+-- Leaks are counted in windows, not chained by their gaps: one account leaking steadily
+-- would otherwise chain every stray leak of the day into one "burst" of many accounts.
+WITH leak AS (
     SELECT
         access_no,
         ts,
-        coalesce(ts - lag(ts) OVER (ORDER BY ts, access_no) > $max_gap, true) AS starts_chain
+        account_id
     FROM customer_access
     WHERE is_served
         AND NOT legit_by_ownership
 ),
-leak_chain AS (
+leak_window AS (
     SELECT
-        access_no,
-        sum(starts_chain::INTEGER) OVER (ORDER BY ts, access_no ROWS UNBOUNDED PRECEDING) AS chain_no
-    FROM leak_chain_start
+        ts AS window_end,
+        count(DISTINCT account_id) OVER (
+            ORDER BY ts
+            RANGE BETWEEN $window PRECEDING AND CURRENT ROW
+        ) AS accounts_in_window
+    FROM leak
+),
+burst_window AS (
+    SELECT DISTINCT
+        window_end
+    FROM leak_window
+    WHERE accounts_in_window >= $min_accounts
+),
+-- [end - window, end] and [next end - window, next end] overlap iff the ends are at most
+-- $window apart; a run of overlapping windows covers [first end - window, last end].
+burst_window_run AS (
+    SELECT
+        window_end,
+        coalesce(window_end - lag(window_end) OVER (ORDER BY window_end) > $window, true)
+            AS starts_burst
+    FROM burst_window
+),
+burst_window_numbered AS (
+    SELECT
+        window_end,
+        sum(starts_burst::INTEGER) OVER (ORDER BY window_end ROWS UNBOUNDED PRECEDING)
+            AS burst_no
+    FROM burst_window_run
+),
+burst_span AS (
+    SELECT
+        burst_no,
+        min(window_end) - $window AS span_from,
+        max(window_end) AS span_to
+    FROM burst_window_numbered
+    GROUP BY burst_no
+),
+burst_leak AS (
+    SELECT
+        b.burst_no,
+        l.access_no,
+        l.ts,
+        l.account_id
+    FROM burst_span AS b
+    JOIN leak AS l
+        ON l.ts >= b.span_from
+        AND l.ts <= b.span_to
 ),
 burst AS (
     SELECT
-        c.chain_no,
-        min(l.ts) AS window_start,
-        max(l.ts) AS window_end,
-        list_sort(list(DISTINCT l.account_id)) AS accounts
-    FROM leak_chain AS c
-    JOIN leaked_access AS l
-        ON l.access_no = c.access_no
-    GROUP BY c.chain_no
-    HAVING count(DISTINCT l.account_id) >= $min_accounts
+        burst_no,
+        min(ts) AS window_start,
+        max(ts) AS window_end,
+        list_sort(list(DISTINCT account_id)) AS accounts
+    FROM burst_leak
+    GROUP BY burst_no
 )
 SELECT
     iso_utc(b.window_start) AS window_start,
@@ -49,7 +87,9 @@ SELECT
     l.media_key AS exposure_item,
     l.is_view AS exposure_viewed
 FROM burst AS b
-JOIN leak_chain AS c
-    ON c.chain_no = b.chain_no
-JOIN leaked_access AS l
-    ON l.access_no = c.access_no
+JOIN burst_leak AS bl
+    ON bl.burst_no = b.burst_no
+JOIN customer_access_owner AS l
+    ON l.access_no = bl.access_no
+WHERE l.is_served
+    AND NOT l.legit_by_ownership
