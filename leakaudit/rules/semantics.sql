@@ -316,6 +316,36 @@ LEFT JOIN ownership AS o
     AND o.owned_from <= ca.capture_time
     AND ca.capture_time < o.owned_to;
 
+-- Denied customer requests on devices foreign to the account: SPEC §2's "many denials across
+-- foreign devices are probing". A device is foreign to the account at a request when the
+-- request is not legitimate by ownership, the account does not own the device at the
+-- request time either (a new owner refused a clip from before the sale asks for its own
+-- camera), and it holds no share of the device active then, of any scope (a member refused
+-- a live view its media share does not cover knows the camera). A view: only the probing
+-- rule reads it, over the few denied rows.
+CREATE OR REPLACE TEMP VIEW foreign_denial AS
+SELECT
+    ca.*
+FROM customer_access AS ca
+WHERE ca.outcome = 'denied'
+    AND NOT ca.legit_by_ownership
+    AND NOT EXISTS (
+        SELECT 1
+        FROM ownership AS o
+        WHERE o.device_id = ca.device_id
+            AND o.account_id = ca.account_id
+            AND o.owned_from <= ca.ts
+            AND ca.ts < o.owned_to
+    )
+    AND NOT EXISTS (
+        SELECT 1
+        FROM shares AS s
+        WHERE s.device_id = ca.device_id
+            AND s.grantee_account_id = ca.account_id
+            AND s.granted_at <= ca.ts
+            AND ca.ts < coalesce(s.revoked_at, 'infinity'::TIMESTAMPTZ)
+    );
+
 -- One row per directory row. A staff_id may have several (a rehire, a move to another
 -- team), each with its own employment window; staff_action picks the one for each action.
 CREATE OR REPLACE TEMP VIEW staff_member AS

@@ -1,12 +1,7 @@
--- Probing: denied requests of one account on devices it may not see, reaching
--- $min_devices distinct devices within $window. Every denial inside such a window is a row.
-WITH foreign_denial AS (
-    SELECT *
-    FROM customer_access
-    WHERE outcome = 'denied'
-        AND NOT legit_by_ownership
-),
-denial_window AS (
+-- Probing: denied requests of one account on foreign devices (semantics.sql foreign_denial:
+-- neither owned nor shared with it), reaching $min_devices distinct devices within $window.
+-- Every denial inside such a window is a row.
+WITH denial_window AS (
     SELECT
         account_id,
         ts AS window_end,
