@@ -70,6 +70,21 @@ def test_test_passes():
     )
 
 
+def test_test_the_builtin_folder_given_as_a_dir():
+    """`rules test rules/` in a checkout names the built-in folder itself: its packs load once,
+    as built-in, and are the packs under test (they were filtered out: "No rule to test")."""
+    from leakaudit.rules import all_rules, builtin_rules_dir, load_packs
+
+    folder = builtin_rules_dir() / "media"
+    result = run("rules", "test", str(folder), "--rule", "LAM002")
+    (lam002,) = [r for r in all_rules(load_packs()) if r.id == "LAM002"]
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == (
+        "".join(f"PASS LAM002 {t.name}\n" for t in lam002.tests)
+        + f"{len(lam002.tests)} passed, 0 failed.\n"
+    )
+
+
 def test_test_one_rule():
     result = run("rules", "test", "--no-builtin", str(ACME), "--rule", "ACM002")
     assert (result.exit_code, result.stdout) == (

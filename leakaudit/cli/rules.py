@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -73,6 +74,10 @@ def _load(dirs: tuple[str, ...], builtin: bool, override: bool) -> list[Pack]:
         raise  # unreachable: _fail_invalid exits
 
 
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(path.is_relative_to(root) for root in roots)
+
+
 def _indent(text: str) -> list[str]:
     return [f"  {line}".rstrip() for line in text.splitlines()]
 
@@ -130,7 +135,10 @@ def test_cmd(
     """
     packs = _load(dirs, builtin, override)
     if dirs:
-        packs = [p for p in packs if not p.builtin]
+        # The packs found under DIRS, built-in ones too: in a checkout `rules/` is the
+        # built-in folder itself, and its packs load once, as built-in.
+        roots = [Path(d).resolve() for d in dirs]
+        packs = [p for p in packs if p.path and _under(p.path.resolve(), roots)]
     # Checked against the packs under test: `--rule LAM001` with a custom DIR tested nothing
     # and passed.
     for rule_id in rule_ids:
