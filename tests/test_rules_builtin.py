@@ -195,3 +195,22 @@ def test_a_row_at_the_window_start_is_evidence(tmp_path, rule, threshold, table,
     (finding,) = _audit_findings(tmp_path, {table: rows}, "--rule", rule, *params)
     assert finding["event_count"] == 3
     assert finding["first_seen"] == "2024-05-01T03:00:00Z"
+
+
+@pytest.mark.slow
+def test_lam002_reports_a_burst_of_the_wyze_incident_s_size(tmp_path):
+    """About 13,000 accounts got foreign thumbnails in the 2024 cache mix-up. As a list on
+    each of the burst's rows, the recipients made the rule run out of memory after minutes;
+    collected once per finding (`collect:`), the burst is one finding with all of them."""
+    rows = "".join(
+        f"2024-02-16T10:{(i // 60) % 5:02d}:{i % 60:02d}Z,R{i % 13_000:05d},cam-{i % 997},"
+        f"thumbnail\n"
+        for i in range(26_000)
+    )
+    tables = {"access_events": "ts,account_id,device_id,action\n" + rows}
+    (finding,) = _audit_findings(tmp_path, tables, "--rule", "LAM002")
+    assert len(finding["entities"]["accounts"]) == 13_000
+    assert finding["entities"]["accounts"][:2] == ["R00000", "R00001"]
+    assert finding["event_count"] == 26_000
+    assert finding["exposure"]["recipient_accounts"] == 13_000
+    assert len(finding["evidence"]) == 10

@@ -331,6 +331,33 @@ def test_fingerprints_differ_when_an_entity_value_differs(rows):
     assert not {fp for fp, _ in after} & {fp for fp, _ in before}
 
 
+def _collecting_acm002(tmp_path: Path) -> list[Pack]:
+    """ACM002 with `accounts` collected by the engine instead of returned on every row."""
+    pack = tmp_path / "acme"
+    shutil.copytree(ACME, pack)
+    yml = pack / "ACM002.yml"
+    yml.write_text(
+        yml.read_text().replace(
+            "entities: [device_id, accounts]\n",
+            "entities: [device_id, accounts]\ncollect: {accounts: account_id}\n",
+        )
+    )
+    sql = pack / "ACM002.sql"
+    sql.write_text(sql.read_text().replace("    a.accounts,\n", ""))
+    return load_packs([pack], builtin=False, rules=["ACM002"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=BINDINGS)
+def test_a_collected_list_entity_gives_the_findings_of_a_list_on_every_row(tmp_path_factory, rows):
+    collecting = _collecting_acm002(tmp_path_factory.mktemp("collect"))
+    assert collecting[0].rules[0].collect == {"accounts": "account_id"}
+    with store_with(devices=rows) as store:
+        per_row, _ = run_rules(store, ACM002)
+        collected, _ = run_rules(store, collecting)
+    assert [f.to_dict() for f in collected] == [f.to_dict() for f in per_row]
+
+
 @given(
     rule=st.text(min_size=1, max_size=8),
     entities=st.dictionaries(st.sampled_from(["device_id", "account_id"]), st.text(max_size=6)),

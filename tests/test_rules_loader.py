@@ -71,8 +71,8 @@ def test_every_problem_in_one_pass():
         "(expected id 'BRK001')",
         f"{BROKEN}/BRK001.yml:5: duplicate key 'severity' (first at line 4)",
         f"{BROKEN}/BRK001.yml:6: unknown key 'colour' in a rule; allowed: category, "
-        "description, entities, evidence, id, params, query, query_file, rationale, reason, "
-        "references, remediation, requires, severity, tags, tests, title",
+        "collect, description, entities, evidence, id, params, query, query_file, rationale, "
+        "reason, references, remediation, requires, severity, tags, tests, title",
         f"{BROKEN}/BRK002.yml:1: missing required key 'rationale'",
         f"{BROKEN}/BRK002.yml:3: unknown category 'cross_leak'; expected one of: "
         "duplicate_device_id, device_identity_conflict, revoked_device_active, "
@@ -115,9 +115,9 @@ def test_load_packs_raises_with_every_problem():
         (
             "tags: [fixture]\n",
             "tags: [fixture]\nowner: me\n",
-            "ACM001.yml:15: unknown key 'owner' in a rule; allowed: category, description, "
-            "entities, evidence, id, params, query, query_file, rationale, reason, references, "
-            "remediation, requires, severity, tags, tests, title",
+            "ACM001.yml:15: unknown key 'owner' in a rule; allowed: category, collect, "
+            "description, entities, evidence, id, params, query, query_file, rationale, reason, "
+            "references, remediation, requires, severity, tags, tests, title",
         ),
         (
             "id: ACM001",
@@ -183,6 +183,48 @@ def test_load_packs_raises_with_every_problem():
             "FROM access_event AS e",
             "ACM001.yml:37: the SQL does not bind against the native schema: Catalog Error: "
             "Table with name access_event does not exist!",
+        ),
+        (
+            "entities: [device_id, account_id]\n",
+            "entities: [device_id, account_id]\ncollect: [account_id]\n",
+            "ACM001.yml:48: 'collect' must map entities to columns (accounts: account_id)",
+        ),
+        (
+            "entities: [device_id, account_id]\n",
+            "entities: [device_id, account_id]\ncollect: {accounts: account_id}\n",
+            "ACM001.yml:48: 'collect' names 'accounts', which is not one of the entities",
+        ),
+        (
+            "entities: [device_id, account_id]\n",
+            "entities: [device_id, account_id]\n"
+            "collect: {device_id: media_id, account_id: action}\n",
+            [
+                "ACM001.yml:26: the SQL returns a column 'device_id', which 'collect' builds "
+                "from 'media_id'; return only 'media_id'",
+                "ACM001.yml:26: the SQL returns a column 'account_id', which 'collect' builds "
+                "from 'action'; return only 'action'",
+                "ACM001.yml:48: 'collect' may not hold every entity; one must come from the SQL",
+            ],
+        ),
+        (
+            # collected from a column the SQL does not return
+            "entities: [device_id, account_id]\n",
+            "entities: [device_id, accounts]\ncollect: {accounts: recipient}\n",
+            [
+                "ACM001.yml:26: the SQL returns no column 'recipient', which 'collect' builds "
+                "the entity 'accounts' from",
+                "ACM001.yml:50: reason placeholder {account_id} is not an entity or one of "
+                "first_seen, last_seen, event_count, times",
+                "ACM001.yml:62: test 'a stranger opens a clip': an expected finding has keys "
+                "account_id, device_id; expected exactly the entities device_id, accounts",
+            ],
+        ),
+        (
+            # both a per-row column and a collected list: which one would the finding hold?
+            "entities: [device_id, account_id]\n",
+            "entities: [device_id, account_id]\ncollect: {account_id: media_id}\n",
+            "ACM001.yml:26: the SQL returns a column 'account_id', which 'collect' builds from "
+            "'media_id'; return only 'media_id'",
         ),
         (
             "      e.ts AS event_ts,\n",

@@ -74,21 +74,27 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
 
     `columns` maps the rule's output columns to their DuckDB types: list-typed entities are
     sorted before grouping, exposure columns are counted only when the rule returns them.
+    Collected entities (`rule.collect`) are built once per finding from their column, so a
+    burst of 13,000 recipients is not a 13,000-name list on each of its rows.
     A source row the SQL returns more than once for one finding (an access exposing two
     owners of a duplicate id is one row per owner) is one event: it counts once in
     `event_count` and shows once in the evidence, while every copy counts for exposure.
     """
     keys = []
-    for name in rule.entities:
+    for name in rule.grouping_entities:
         col = quote_ident(name)
         is_list = columns.get(name, "").endswith("[]")
         keys.append(f"list_sort({col})" if is_list else col)
     entity_exprs = [
         f"{key} AS {quote_ident(name)}" if key != quote_ident(name) else key
-        for key, name in zip(keys, rule.entities, strict=True)
+        for key, name in zip(keys, rule.grouping_entities, strict=True)
     ]
     once = f"FILTER (WHERE {_FIRST_COPY})"
     aggregates = [
+        f"list_sort(list(DISTINCT {quote_ident(column)})) AS {quote_ident(name)}"
+        for name, column in rule.collect.items()
+    ]
+    aggregates += [
         f"count(*) {once} AS event_count",
         "min(event_ts) AS first_seen",
         "max(event_ts) AS last_seen",

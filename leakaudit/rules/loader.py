@@ -48,6 +48,7 @@ RULE_KEYS = {
     "query",
     "query_file",
     "entities",
+    "collect",
     "evidence",
     "reason",
     "tests",
@@ -341,6 +342,7 @@ def load_rule_file(
         check.add(data.line, "missing required key 'entities'")
     elif not entities:
         check.add(check.at(data, "entities"), "'entities' must list at least one column")
+    collect = _collect(check, data, entities)
     evidence = check.strings(data, "evidence")
     params, invalid_params = _params(check, data)
     query, query_path = _query(check, data, path)
@@ -369,12 +371,33 @@ def load_rule_file(
         params=params,
         requires=requires,
         evidence=evidence,
+        collect=collect,
         tests=tuple(tests),
         invalid_params=invalid_params,
         path=path,
         query_path=query_path,
         builtin=builtin,
     )
+
+
+def _collect(check: _FileCheck, data: _Mapping, entities: tuple[str, ...]) -> dict[str, str]:
+    """`collect:` maps list entities to the column the engine collects them from."""
+    value = data.get("collect")
+    if value is None:
+        return {}
+    line = check.at(data, "collect")
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        check.add(line, "'collect' must map entities to columns (accounts: account_id)")
+        return {}
+    for name in value:
+        if name not in entities:
+            check.add(line, f"'collect' names {name!r}, which is not one of the entities")
+    if entities and set(entities) <= set(value):
+        # Grouped by nothing, every row would be one finding, and no rows still one.
+        check.add(line, "'collect' may not hold every entity; one must come from the SQL")
+    return dict(value)
 
 
 def _params(check: _FileCheck, data: _Mapping) -> tuple[dict[str, Param], frozenset[str]]:
@@ -714,7 +737,7 @@ def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Pr
             )
         )
         return
-    wanted = [*rule.entities, EVENT_TS, SOURCE_FILE, SOURCE_LINE, *rule.evidence]
+    wanted = [*rule.grouping_entities, EVENT_TS, SOURCE_FILE, SOURCE_LINE, *rule.evidence]
     for name in dict.fromkeys(wanted):
         if name not in columns:
             problems.append(
@@ -723,6 +746,25 @@ def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Pr
                     base,
                     f"the SQL returns no column {name!r} (a rule returns its entities, "
                     "event_ts, _source_file, _source_line and its evidence columns)",
+                )
+            )
+    for name, column in rule.collect.items():
+        if column not in columns and column not in wanted:
+            problems.append(
+                Problem(
+                    data_path,
+                    base,
+                    f"the SQL returns no column {column!r}, which 'collect' builds the "
+                    f"entity {name!r} from",
+                )
+            )
+        if name in columns:
+            problems.append(
+                Problem(
+                    data_path,
+                    base,
+                    f"the SQL returns a column {name!r}, which 'collect' builds from "
+                    f"{column!r}; return only {column!r}",
                 )
             )
     if EVENT_TS in columns and columns[EVENT_TS] != TIMESTAMPTZ:

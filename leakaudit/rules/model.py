@@ -156,6 +156,9 @@ class Rule:
     params: dict[str, Param] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
+    # List entities the engine collects once per finding: entity → the column whose sorted
+    # distinct values over the finding's rows make the list (instead of one list per row).
+    collect: dict[str, str] = field(default_factory=dict)
     tests: tuple[RuleTest, ...] = ()
     # Declared parameters whose declaration is invalid: the loader reports them once.
     invalid_params: frozenset[str] = field(default=frozenset(), compare=False)
@@ -165,6 +168,11 @@ class Rule:
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
+
+    @property
+    def grouping_entities(self) -> tuple[str, ...]:
+        """The entities the SQL returns on every row, which group its rows into findings."""
+        return tuple(name for name in self.entities if name not in self.collect)
 
 
 @dataclass(frozen=True)
