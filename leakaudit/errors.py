@@ -52,9 +52,30 @@ class ExitCode(IntEnum):
     OUTPUT_CLOSED = 141
     # A bug in leakaudit (or memory running out): sysexits' EX_SOFTWARE, again never 1.
     INTERNAL = 70
+    # SIGTERM (a CI job's timeout, `kill`): 128 + SIGTERM, after the same orderly stop as a
+    # Ctrl-C, so no spill folder, half-made database or open transaction is left behind.
+    TERMINATED = 143
 
 
 INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."
+TERMINATED = (
+    "terminated (SIGTERM); nothing half-done was saved (an unfinished ingest is rolled back)."
+)
+
+
+class StopSignal:
+    """Which signal stopped the run, if one did: SIGTERM is turned into the Ctrl-C path
+    (a KeyboardInterrupt, which DuckDB also honours mid-query), and this tells the CLI to
+    say so and exit 143 instead of 130."""
+
+    terminated = False
+
+
+def stop_message_and_code() -> tuple[str, ExitCode]:
+    """The line and exit code of a run stopped by Ctrl-C or SIGTERM."""
+    if StopSignal.terminated:
+        return TERMINATED, ExitCode.TERMINATED
+    return INTERRUPTED, ExitCode.INTERRUPTED
 
 
 class LeakauditError(Exception):

@@ -21,8 +21,7 @@ from audit_helpers import REPO, run_cli, runner
 from ingest_helpers import write_table
 
 from leakaudit.cli.commands import cli
-from leakaudit.cli.common import INTERRUPTED
-from leakaudit.errors import InputError
+from leakaudit.errors import INTERRUPTED, TERMINATED, InputError
 from leakaudit.store import Store, database_file
 
 DEVICES = [
@@ -456,6 +455,49 @@ def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
     out, err = proc.communicate(timeout=30)
     assert (proc.returncode, err.decode(), out.decode()) == (130, f"{INTERRUPTED}\n", "")
     assert run_cli(["status", "--db", db]).stdout == before
+
+
+def _big_access_events(tmp_path: Path) -> Path:
+    big = (tmp_path / "access_events.csv").resolve()
+    duckdb.sql(
+        f"""
+        COPY (
+            SELECT '2024-01-02T10:00:00Z' AS ts, 'A-' || (i % 997) AS account_id,
+                'cam-' || (i % 313) AS device_id, 'clip' AS action
+            FROM range(1500000) AS t(i)
+        ) TO '{big}' (HEADER)
+        """
+    )
+    return big
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("command", ["audit", "ingest"])
+def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path: Path, command: str) -> None:
+    """A CI job's timeout sends SIGTERM. Python's default ends the process on the spot, which
+    left an in-memory audit's spill folder (gigabytes at scale) and a half-made database."""
+    big = _big_access_events(tmp_path)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    db = tmp_path / "new.duckdb"
+    args = (
+        ["audit", str(big), "-q"] if command == "audit" else ["ingest", str(big), "--db", str(db)]
+    )
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": "", "TMPDIR": str(temp)},
+    )
+    deadline = time.monotonic() + 20
+    while not _has_open(proc.pid, big) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # reading has begun; the whole run takes seconds
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err.decode(), out.decode()) == (143, f"{TERMINATED}\n", "")
+    assert list(temp.iterdir()) == []
+    assert not db.exists()
 
 
 def test_ctrl_c_while_a_json_lines_file_streams_is_exit_130_not_a_read_error(

@@ -16,7 +16,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from leakaudit.errors import INTERRUPTED, ExitCode, LeakauditError, OutputError, is_interrupt
+from leakaudit.errors import (
+    ExitCode,
+    LeakauditError,
+    OutputError,
+    is_interrupt,
+    stop_message_and_code,
+)
 
 # Re-exported: every command escapes log-derived text with these.
 from leakaudit.reports.terminal import safe as safe
@@ -204,7 +210,8 @@ def _result_stdout() -> Iterator[None]:
 
 class LeakauditGroup(click.Group):
     """A click group that turns every `LeakauditError` into one line and exit code 2, a
-    Ctrl-C into one line and exit code 130, and a closed standard output into 141.
+    Ctrl-C into one line and exit code 130 (SIGTERM 143), and a closed standard output into
+    141.
 
     Done here rather than in `main()` so that `CliRunner` tests see exactly what users see.
     """
@@ -266,6 +273,8 @@ def _internal_error(ctx: click.Context, exc: Exception) -> NoReturn:
 
 
 def _interrupted(ctx: click.Context) -> NoReturn:
-    """Ctrl-C: one line and 130, not a traceback and 1, which CI reads as "findings exist"."""
-    click.echo(INTERRUPTED, err=True)
-    ctx.exit(ExitCode.INTERRUPTED)
+    """Ctrl-C (or SIGTERM): one line and 130 (143), not a traceback and 1, which CI reads as
+    "findings exist"."""
+    message, code = stop_message_and_code()
+    click.echo(message, err=True)
+    ctx.exit(code)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
+from types import FrameType
 from typing import BinaryIO, TextIO
 
-from leakaudit.errors import INTERRUPTED, ExitCode
+from leakaudit.errors import StopSignal, stop_message_and_code
 
 
 class TolerantWriter(io.TextIOBase):
@@ -85,13 +87,23 @@ def hold_closed_streams() -> None:
         sys.stderr = open(2, "w", closefd=False)
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the run like a Ctrl-C: the ingest rolls back, a database this run made
+    and an in-memory store's spill folder (gigabytes, at scale) are removed. Python's default
+    would end the process on the spot and leave them."""
+    StopSignal.terminated = True
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point."""
     hold_closed_streams()
     sys.stderr = TolerantWriter(sys.stderr)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         from leakaudit.cli.commands import cli
     except KeyboardInterrupt:
-        sys.stderr.write(f"{INTERRUPTED}\n")
-        raise SystemExit(ExitCode.INTERRUPTED) from None
+        message, code = stop_message_and_code()
+        sys.stderr.write(f"{message}\n")
+        raise SystemExit(code) from None
     cli()
