@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leakaudit.errors import ConfigError, RuleError
 from leakaudit.rules import (
@@ -17,6 +19,7 @@ from leakaudit.rules import (
     validate,
 )
 from leakaudit.rules.loader import find_pack_dirs, pack_sha256, rule_files
+from leakaudit.rules.model import coerce_param, format_param
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rulepacks"
 ACME = FIXTURES / "acme"
@@ -662,3 +665,10 @@ def test_a_pack_version_yaml_does_not_read_as_text_is_refused(tmp_path, written,
         f"{pack}/pack.yml:2: 'version' must be a non-empty string; YAML read this unquoted "
         f"value as {read}: put it in quotes"
     ]
+
+
+@given(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3650)))
+def test_a_duration_is_recorded_as_it_reads_back(value):
+    """The run record and `rules show` write a duration as users write one; reading that text
+    again gives the same duration (a sub-second `0.5s` was written `0s`)."""
+    assert coerce_param("duration", format_param(value)) == value

@@ -91,6 +91,8 @@ def coerce_param(type_: str, value: object) -> object:
 def format_param(value: object) -> object:
     """A parameter value as users write it (durations back to `15m` form), for output."""
     if isinstance(value, timedelta):
+        if value % timedelta(seconds=1):  # a fraction of a second: `0.5s`, never `0s`
+            return f"{value.total_seconds():.6f}".rstrip("0") + "s"  # microseconds, exact
         seconds = int(value.total_seconds())
         for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
             if seconds and seconds % size == 0:
