@@ -7,7 +7,7 @@ them prints or exits.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -63,22 +63,39 @@ def query(sql: str, *, db: PathLike | None = None, max_rows: int | None = None) 
             return pd.DataFrame()
         try:
             # An interval (`max(ts) - min(ts)`) as DuckDB writes it: pandas would hold a
-            # DateOffset that prints as its repr and that JSON cannot hold. Names must be
-            # unique for `* REPLACE`; a result with a repeated name keeps its intervals.
-            types = zip(result.columns, result.types, strict=True)
-            intervals = [c for c, t in types if str(t) == "INTERVAL"]
-            if intervals and len(set(result.columns)) == len(result.columns):
-                text = ", ".join(
-                    f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in intervals
-                )
-                result = result.project(f"* REPLACE ({text})")
+            # DateOffset that prints as its repr and that JSON cannot hold.
+            result = _as_text(result, lambda t: t == "INTERVAL")
             if max_rows is not None:
                 result = result.limit(max_rows)
             # integer_object_nulls: an integer column with a NULL keeps exact Python ints
             # (pandas would make floats of it: 1441.0, and ids past 2**53 rounded).
-            return result.to_arrow_table().to_pandas(integer_object_nulls=True)
+            rows = result.to_arrow_table()
+            try:
+                return rows.to_pandas(integer_object_nulls=True)
+            except (ValueError, OverflowError) as exc:
+                # A date or time Python cannot hold (`'infinity'::DATE`, a year past 9999,
+                # computed in the query): its columns as DuckDB writes them, not a traceback.
+                temporal = _as_text(result, lambda t: t.startswith(("DATE", "TIME")))
+                try:
+                    return temporal.to_arrow_table().to_pandas(integer_object_nulls=True)
+                except (ValueError, OverflowError):
+                    raise QueryError(
+                        f"A value of the result cannot be shown ({exc}); cast its column to "
+                        "VARCHAR in the query."
+                    ) from exc
         except duckdb.Error as exc:
             raise QueryError(one_line(str(exc))) from exc
+
+
+def _as_text(result: duckdb.DuckDBPyRelation, of_type: Callable[[str], bool]) -> Any:
+    """`result` with the columns whose DuckDB type `of_type` picks cast to text. Names must
+    be unique for `* REPLACE`; a result with a repeated name keeps its types."""
+    types = zip(result.columns, result.types, strict=True)
+    picked = [c for c, t in types if of_type(str(t))]
+    if not picked or len(set(result.columns)) != len(result.columns):
+        return result
+    text = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in picked)
+    return result.project(f"* REPLACE ({text})")
 
 
 @dataclass(frozen=True)

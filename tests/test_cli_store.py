@@ -252,16 +252,27 @@ def test_query_values_are_exact_in_every_format(runner, world, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_query_json_with_a_repeated_column_name_is_one_line_exit_2(runner, world, tmp_path, fmt):
+@pytest.mark.parametrize(
+    ("sql", "which"),
+    [
+        (
+            "SELECT 1 AS account_id, 2 AS account_id, 3 AS n, 4 AS n, 5 AS ok",
+            "Columns account_id, n appear",
+        ),
+        ("SELECT 1 AS account_id, 2 AS account_id, 5 AS ok", "Column account_id appears"),
+    ],
+)
+def test_query_json_with_a_repeated_column_name_is_one_line_exit_2(
+    runner, world, tmp_path, fmt, sql, which
+):
     """`SELECT * FROM access_events JOIN devices ...` names account_id twice; a JSON object
     cannot hold both, so the user is told to alias them (it was a pandas traceback)."""
     db = str(tmp_path / "a.duckdb")
     runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
-    sql = "SELECT 1 AS account_id, 2 AS account_id, 3 AS n, 4 AS n, 5 AS ok"
     result = runner.invoke(cli, ["query", sql, "--db", db, "--format", fmt])
     assert (result.exit_code, result.output) == (
         2,
-        "error: Columns account_id, n appear more than once; --format json and jsonl need "
+        f"error: {which} more than once; --format json and jsonl need "
         "one name per column: alias them (SELECT a.account_id AS recipient, ...).\n",
     )
 
@@ -422,4 +433,33 @@ def test_query_csv_header_is_as_safe_as_its_cells(runner, world, tmp_path):
     assert (result.exit_code, list(csv.reader(io.StringIO(result.output)))) == (
         0,
         [['\'=HYPERLINK("x")', "a\\x1b[2J"], ["1", "2"]],
+    )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("csv", "d,t,ok,n\ninfinity,infinity,2024-01-01,1\n"),
+        ("jsonl", '{"d":"infinity","t":"infinity","ok":"2024-01-01","n":1}\n'),
+    ],
+)
+def test_query_a_date_python_cannot_hold_is_shown_as_duckdb_writes_it(
+    runner, world, tmp_path, fmt, expected
+):
+    """Date arithmetic in an ad-hoc query can reach `infinity` or a year past 9999; pandas
+    cannot hold it, and the query ended in a traceback and exit 70 ("a bug")."""
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    sql = (
+        "SELECT 'infinity'::DATE AS d, 'infinity'::TIMESTAMPTZ AS t, DATE '2024-01-01' AS ok, "
+        "1 AS n"
+    )
+    result = runner.invoke(cli, ["query", sql, "--db", db, "--format", fmt])
+    assert (result.exit_code, result.output) == (0, expected)
+    twice = "SELECT 'infinity'::DATE AS d, 'infinity'::DATE AS d"
+    result = runner.invoke(cli, ["query", twice, "--db", db, "--format", fmt])
+    assert (result.exit_code, result.output) == (
+        2,
+        "error: A value of the result cannot be shown (year 5881580 is out of range); cast "
+        "its column to VARCHAR in the query.\n",
     )

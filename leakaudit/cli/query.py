@@ -103,8 +103,10 @@ def query(sql: str, db: str | None, fmt: str | None) -> None:
     else:
         repeated = frame.columns[frame.columns.duplicated()].unique()
         if fmt in ("json", "jsonl") and len(repeated):
+            names = ", ".join(safe(str(c)) for c in repeated)
+            which = f"Column {names} appears" if len(repeated) == 1 else f"Columns {names} appear"
             raise QueryError(
-                f"Columns {', '.join(safe(str(c)) for c in repeated)} appear more than once; "
+                f"{which} more than once; "
                 "--format json and jsonl need one name per column: alias them "
                 "(SELECT a.account_id AS recipient, ...)."
             )
