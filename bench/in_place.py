@@ -46,7 +46,8 @@ WHERE o.account_id IS NULL
 
 # The statements of semantics.sql that (p) runs: macros, the binding tables, capture times.
 NEEDED = re.compile(
-    r"CREATE OR REPLACE TEMP (MACRO|(TABLE|VIEW) (binding|ownership|media_capture) AS)"
+    r"^CREATE OR REPLACE TEMP (MACRO|(TABLE|VIEW) (binding|ownership|media_capture) AS)",
+    re.MULTILINE,
 )
 
 
@@ -103,7 +104,7 @@ def child(mode: str, world: Path) -> None:
         print(f"findings {len(findings)}")
         return
     for statement in con.extract_statements(sql):
-        if NEEDED.match(statement.query.strip()):
+        if NEEDED.search(statement.query):
             con.execute(statement.query)
     print(f"events not the owner's {con.execute(EVENTS_NOT_OWNED).fetchall()[0][0]}")
 
