@@ -426,11 +426,7 @@ def _has_open(pid: int, path: Path) -> bool:
         return False
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
-def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
-    tmp_path: Path, db: Path
-) -> None:
-    before = run_cli(["status", "--db", db]).stdout
+def _big_access_events(tmp_path: Path) -> Path:
     big = (tmp_path / "access_events.csv").resolve()
     duckdb.sql(
         f"""
@@ -441,6 +437,15 @@ def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
         ) TO '{big}' (HEADER)
         """
     )
+    return big
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
+    tmp_path: Path, db: Path
+) -> None:
+    before = run_cli(["status", "--db", db]).stdout
+    big = _big_access_events(tmp_path)
     proc = subprocess.Popen(
         [*LEAKAUDIT, "ingest", str(big), "--db", str(db), "-q"],
         stdout=subprocess.PIPE,
@@ -455,20 +460,6 @@ def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
     out, err = proc.communicate(timeout=30)
     assert (proc.returncode, err.decode(), out.decode()) == (130, f"{INTERRUPTED}\n", "")
     assert run_cli(["status", "--db", db]).stdout == before
-
-
-def _big_access_events(tmp_path: Path) -> Path:
-    big = (tmp_path / "access_events.csv").resolve()
-    duckdb.sql(
-        f"""
-        COPY (
-            SELECT '2024-01-02T10:00:00Z' AS ts, 'A-' || (i % 997) AS account_id,
-                'cam-' || (i % 313) AS device_id, 'clip' AS action
-            FROM range(1500000) AS t(i)
-        ) TO '{big}' (HEADER)
-        """
-    )
-    return big
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
