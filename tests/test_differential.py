@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 
 from leakaudit.ingest import ingest_records
 from leakaudit.rules import Pack, all_rules, load_packs, run_rules
-from leakaudit.rules.loader import apply_semantics
 from leakaudit.store import MEMORY, Store
 from tests.spec_model import (
     CATEGORIES,
@@ -72,11 +71,18 @@ def ingest_world(store: Store, world: World) -> None:
             assert result.rejected == 0, f"{table}: {result.rejected} row(s) quarantined"
 
 
-def rule_findings(world: World) -> Result:
-    """Ingest the world into an in-memory store, run the built-in rules, keep four categories."""
+def audit_world(world: World) -> tuple[Result, list[tuple[object, ...]]]:
+    """Ingest the world into an in-memory store and run the built-in rules: the findings of
+    the four categories, and what customer_access says of each access (in file order)."""
     with Store.open(MEMORY) as store:
         ingest_world(store, world)
         findings, outcomes = run_rules(store, builtin_packs())
+        flags = [
+            tuple(row)
+            for row in store.con.execute(
+                f"SELECT {', '.join(ACCESS_FLAGS)} FROM customer_access ORDER BY _source_line"
+            ).fetchall()
+        ]
     requires = {rule.id: rule.requires for rule in all_rules(builtin_packs())}
     skipped = [
         f"{o.rule_id} ({o.skipped_reason})"
@@ -86,7 +92,7 @@ def rule_findings(world: World) -> Result:
         and all(world.get(table) for table in requires[o.rule_id])
     ]
     assert not skipped, f"rules skipped although every table they need has rows: {skipped}"
-    return {(f.category, freeze(f.entities)) for f in findings if f.category in CATEGORIES}
+    return {(f.category, freeze(f.entities)) for f in findings if f.category in CATEGORIES}, flags
 
 
 def describe(items: Result) -> str:
@@ -95,9 +101,8 @@ def describe(items: Result) -> str:
     return "\n".join(f"    {cat}: {dict(entities)}" for cat, entities in sorted(items, key=repr))
 
 
-def assert_rules_equal_model(world: World) -> None:
+def assert_rules_equal_model(world: World, actual: Result) -> None:
     expected = expected_findings(world)
-    actual = rule_findings(world)
     if actual != expected:
         raise AssertionError(
             "The rules and the reference model of SPEC §2 disagree.\n"
@@ -196,19 +201,12 @@ TRAPS: dict[str, World] = {
 @pytest.mark.parametrize("name", TRAPS)
 def test_rules_equal_the_reference_model_on_the_traps(name: str) -> None:
     assert expected_findings(TRAPS[name]), "a trap world should hold at least one finding"
-    assert_rules_equal_model(TRAPS[name])
+    assert_rules_equal_model(TRAPS[name], audit_world(TRAPS[name])[0])
 
 
 def test_every_category_has_a_builtin_rule() -> None:
     """Otherwise the differential test would compare the model with silence."""
     assert {rule.category for rule in all_rules(builtin_packs())} == set(CATEGORIES)
-
-
-@pytest.mark.slow
-@random_worlds
-@given(worlds())
-def test_rules_equal_the_reference_model(world: World) -> None:
-    assert_rules_equal_model(world)
 
 
 # --- the shared customer_access view, access by access --------------------------------------
@@ -250,21 +248,8 @@ def model_access_flags(world: World) -> list[tuple[object, ...]]:
     return rows
 
 
-def view_access_flags(world: World) -> list[tuple[object, ...]]:
-    """The same, read from customer_access: exactly one row per access, in file order."""
-    with Store.open(MEMORY) as store:
-        ingest_world(store, world)
-        apply_semantics(store)
-        return [
-            tuple(row)
-            for row in store.con.execute(
-                f"SELECT {', '.join(ACCESS_FLAGS)} FROM customer_access ORDER BY _source_line"
-            ).fetchall()
-        ]
-
-
-def assert_view_equals_model(world: World) -> None:
-    expected, actual = model_access_flags(world), view_access_flags(world)
+def assert_view_equals_model(world: World, actual: list[tuple[object, ...]]) -> None:
+    expected = model_access_flags(world)
     if actual != expected:
         raise AssertionError(
             "customer_access and the reference model of SPEC §2 disagree.\n"
@@ -287,11 +272,14 @@ VIEW_TRAPS: dict[str, World] = {
 
 @pytest.mark.parametrize("name", VIEW_TRAPS)
 def test_customer_access_equals_the_reference_model_on_the_traps(name: str) -> None:
-    assert_view_equals_model(VIEW_TRAPS[name])
+    assert_view_equals_model(VIEW_TRAPS[name], audit_world(VIEW_TRAPS[name])[1])
 
 
 @pytest.mark.slow
 @random_worlds
 @given(worlds())
-def test_customer_access_equals_the_reference_model(world: World) -> None:
-    assert_view_equals_model(world)
+def test_rules_and_customer_access_equal_the_reference_model(world: World) -> None:
+    """One audit of each random world: its findings, and customer_access access by access."""
+    findings, flags = audit_world(world)
+    assert_rules_equal_model(world, findings)
+    assert_view_equals_model(world, flags)

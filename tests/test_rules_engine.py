@@ -331,9 +331,10 @@ def test_fingerprints_differ_when_an_entity_value_differs(rows):
     assert not {fp for fp, _ in after} & {fp for fp, _ in before}
 
 
-def _collecting_acm002(tmp_path: Path) -> list[Pack]:
+@pytest.fixture(scope="module")
+def collecting_acm002(tmp_path_factory: pytest.TempPathFactory) -> list[Pack]:
     """ACM002 with `accounts` collected by the engine instead of returned on every row."""
-    pack = tmp_path / "acme"
+    pack = tmp_path_factory.mktemp("collect") / "acme"
     shutil.copytree(ACME, pack)
     yml = pack / "ACM002.yml"
     yml.write_text(
@@ -349,12 +350,11 @@ def _collecting_acm002(tmp_path: Path) -> list[Pack]:
 
 @settings(max_examples=25, deadline=None)
 @given(rows=BINDINGS)
-def test_a_collected_list_entity_gives_the_findings_of_a_list_on_every_row(tmp_path_factory, rows):
-    collecting = _collecting_acm002(tmp_path_factory.mktemp("collect"))
-    assert collecting[0].rules[0].collect == {"accounts": "account_id"}
+def test_a_collected_list_entity_gives_the_findings_of_a_list_on_every_row(collecting_acm002, rows):
+    assert collecting_acm002[0].rules[0].collect == {"accounts": "account_id"}
     with store_with(devices=rows) as store:
         per_row, _ = run_rules(store, ACM002)
-        collected, _ = run_rules(store, collecting)
+        collected, _ = run_rules(store, collecting_acm002)
     assert [f.to_dict() for f in collected] == [f.to_dict() for f in per_row]
 
 
