@@ -19,7 +19,8 @@ unconsented_access AS (
 lookup_then_access AS (
     SELECT
         l.action_no AS lookup_no,
-        a.action_no AS access_no
+        a.action_no AS access_no,
+        l.target_account_id
     FROM customer_lookup AS l
     JOIN unconsented_access AS a
         ON a.staff_id = l.staff_id
@@ -27,10 +28,12 @@ lookup_then_access AS (
         AND a.ts >= l.ts
         AND a.ts <= l.ts + $within
 ),
+-- Each action with the target it was looked up and accessed as: an action on a device with
+-- two owners has a row per owner, and only the pair's target is evidence for this finding.
 offending_action AS (
-    SELECT lookup_no AS action_no FROM lookup_then_access
+    SELECT lookup_no AS action_no, target_account_id FROM lookup_then_access
     UNION
-    SELECT access_no AS action_no FROM lookup_then_access
+    SELECT access_no AS action_no, target_account_id FROM lookup_then_access
 )
 SELECT DISTINCT
     t.staff_id,
@@ -44,4 +47,4 @@ SELECT DISTINCT
 FROM offending_action AS o
 JOIN staff_action_target AS t
     ON t.action_no = o.action_no
-WHERE t.target_account_id IS NOT NULL
+    AND t.target_account_id = o.target_account_id
