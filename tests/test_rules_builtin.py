@@ -121,6 +121,8 @@ def test_duplicate_id_exposure_and_reregistration_counts(tmp_path):
     }
     assert by_key["LAM001", "A"]["exposure"]["items_viewed"] == 2
     assert by_key["LAM001", "C"]["event_count"] == 1
+    # SPEC §1: a download is a view, not a delivery; the sentence must not call it one
+    assert duplicate["reason"].endswith(" (4 events: bindings, deliveries and views).")
 
 
 def _audit_findings(tmp_path, tables: dict[str, str], *args: str) -> list[dict]:
@@ -141,25 +143,45 @@ def _audit_findings(tmp_path, tables: dict[str, str], *args: str) -> list[dict]:
     return json.loads(out.read_text())["findings"]
 
 
+# N's own camera and a stranger's, for the session tests of LAM004.
+LAM004_DEVICES = (
+    "device_id,account_id,registered_at\n"
+    "cam-n,N,2020-01-01T00:00:00Z\n"
+    "cam-a,A,2020-01-01T00:00:00Z\n"
+)
+
+
 def test_lam004_counts_only_the_foreign_items_of_a_crossing_session(tmp_path):
     """The session's own items make it cross owners but are not offending rows: event_count,
     evidence, first_seen and exposure cover the foreign item alone."""
-    devices = (
-        "device_id,account_id,registered_at\n"
-        "cam-n,N,2020-01-01T00:00:00Z\n"
-        "cam-a,A,2020-01-01T00:00:00Z\n"
-    )
     access_events = (
         "ts,account_id,device_id,action,session_id\n"
         "2020-01-02T08:00:00Z,N,cam-n,live,s1\n"
         "2020-01-02T08:00:05Z,N,cam-a,snapshot,s1\n"
     )
-    tables = {"devices": devices, "access_events": access_events}
+    tables = {"devices": LAM004_DEVICES, "access_events": access_events}
     (finding,) = _audit_findings(tmp_path, tables, "--rule", "LAM004")
     assert finding["event_count"] == 1
     assert [e["row"]["device_id"] for e in finding["evidence"]] == ["cam-a"]
     assert finding["first_seen"] == "2020-01-02T08:00:05Z"
     assert finding["exposure"]["owner_accounts"] == 1
+
+
+def test_lam004_reason_counts_accesses_not_items(tmp_path):
+    """A foreign item delivered and then opened is two accesses of one item: the reason
+    counts accesses (event_count) and says so, the exposure counts the item once."""
+    access_events = (
+        "ts,account_id,device_id,action,session_id,media_id\n"
+        "2020-01-02T08:00:00Z,N,cam-n,live,s1,\n"
+        "2020-01-02T08:00:05Z,N,cam-a,thumbnail,s1,m1\n"
+        "2020-01-02T08:00:06Z,N,cam-a,clip,s1,m1\n"
+    )
+    tables = {"devices": LAM004_DEVICES, "access_events": access_events}
+    (finding,) = _audit_findings(tmp_path, tables, "--rule", "LAM004")
+    assert finding["event_count"] == 2
+    assert finding["exposure"]["items_delivered"] == 1
+    assert "2 foreign items" not in finding["reason"]
+    assert "(2 accesses to other owners' media from " in finding["reason"]
 
 
 @pytest.mark.parametrize(
