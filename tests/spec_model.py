@@ -142,7 +142,8 @@ def share_covers(world: World, share: Row, event: Row) -> bool:
     """Whether `share` makes `event` legitimate (semantics.md "Customer accesses", line 4).
 
     Its device is D, its owner is in owner(D, capture time), its grantee is the recipient, it
-    is active at ts (granted_at ≤ ts < revoked_at) and its scope is `*` or the action scope.
+    is active at ts (granted_at ≤ ts < revoked_at) and its scope is `*` or the action scope,
+    which for an action SPEC does not name (scope unknown) only `*` is.
     """
     owners = owner_at(world, event["device_id"], capture_time(world, event))
     return (
@@ -150,7 +151,10 @@ def share_covers(world: World, share: Row, event: Row) -> bool:
         and share["owner_account_id"] in owners
         and share["grantee_account_id"] == event["account_id"]
         and in_interval(event["ts"], share["granted_at"], share["revoked_at"])
-        and share["scope"] in ("*", customer_action_scope(event["action"]))
+        and (
+            share["scope"] == "*"
+            or share["scope"] == customer_action_scope(event["action"]) != "unknown"
+        )
     )
 
 
@@ -257,7 +261,7 @@ def consent_covers(world: World, consent: Row, action: Row, target: str | None) 
     team = staff_entry(world, action["staff_id"], action["ts"])["team"]
     grantees = {"*", action["staff_id"]} | ({f"team:{team}"} if team is not None else set())
     scope = staff_action_scope(action["action"])
-    scope_ok = consent["scope"] == scope or (
+    scope_ok = consent["scope"] == scope != "unknown" or (
         consent["scope"] == "*" and scope in ("media", "account")
     )
     return (

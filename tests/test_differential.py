@@ -168,6 +168,14 @@ TRAPS: dict[str, World] = {
             access("B", "cam-1", 5, partner="p2", outcome="error"),
         ],
     },
+    # "unknown" is the scope of an action SPEC does not name, not a scope a row may grant.
+    "a share or consent of scope 'unknown' covers no unnamed action": {
+        "devices": [bind("cam-1", "A", 0)],
+        "shares": [share("unknown", 0)],
+        "consents": [consent("A", "unknown", 0)],
+        "access_events": [access("B", "cam-1", 3, action="live_stream")],
+        "staff_access": [staff_act("s1", 3, action="video_export", account_id="A")],
+    },
     "staff: grantees, scopes, targets, principals": {
         "devices": [bind("cam-1", "A", 0, 10), bind("cam-1", "B", 10)],
         "media": [{"media_id": "m1", "device_id": "cam-1", "captured_at": t(3)}],

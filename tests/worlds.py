@@ -85,7 +85,9 @@ def shares(draw: st.DrawFn, devices: list[Row]) -> Row:
         "grantee_account_id": draw(st.sampled_from(ACCOUNTS)),
         "granted_at": granted_at,
         "revoked_at": revoked_at,
-        "scope": draw(st.sampled_from([None, "*", "media", "live"])),
+        # "unknown" is no scope of SPEC §1 but the name of the scope of an unnamed action: it
+        # must cover nothing (docs/semantics.md), not match that action.
+        "scope": draw(st.sampled_from([None, "*", "media", "live", "unknown"])),
     }
 
 
@@ -131,7 +133,7 @@ def consents(draw: st.DrawFn) -> Row:
     granted_at, expires_at = draw(interval())
     return {
         "account_id": draw(st.sampled_from(ACCOUNTS)),
-        "scope": draw(st.sampled_from(["*", "media", "live", "account"])),
+        "scope": draw(st.sampled_from(["*", "media", "live", "account", "unknown"])),
         "granted_at": granted_at,
         "expires_at": expires_at,
         "revoked_at": draw(maybe_times),

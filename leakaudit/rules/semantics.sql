@@ -178,6 +178,9 @@ WITH share_covered_access AS (
         AND s.granted_at <= ac.ts
         AND ac.ts < coalesce(s.revoked_at, 'infinity'::TIMESTAMPTZ)
         AND coalesce(s.scope, '*') IN ('*', customer_action_scope(ac.action))
+        -- 'unknown' names the scope of an action SPEC does not name; as a share's scope it
+        -- covers nothing (only '*' covers such an action)
+        AND coalesce(s.scope, '*') <> 'unknown'
     JOIN ownership AS o
         ON o.device_id = s.device_id
         AND o.account_id = s.owner_account_id
@@ -483,7 +486,8 @@ covered_action_target AS (
             OR c.grantee = 'team:' || tgt.staff_team
         )
         AND (
-            c.scope = tgt.action_scope
+            -- 'unknown' is the scope of an action SPEC does not name: no consent covers it
+            (c.scope = tgt.action_scope AND tgt.action_scope <> 'unknown')
             OR (c.scope = '*' AND tgt.action_scope IN ('media', 'account'))
         )
 )
