@@ -108,6 +108,30 @@ def test_a_file_name_that_is_not_utf8_is_one_line_and_exit_2(tmp_path):
     )
 
 
+@pytest.mark.parametrize("command", ["ingest", "audit"])
+def test_a_named_pipe_given_as_input_is_refused_not_waited_on(tmp_path, command):
+    # An input is read twice (its sha256, then its rows): a pipe would be empty the second
+    # time, and with no writer its open() blocks where not even SIGTERM stops the run.
+    os.mkfifo(tmp_path / "devices.csv")
+    command_line = [sys.executable, "-c", "from leakaudit.cli.main import main; main()"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("LEAKAUDIT_DB", None)
+    result = subprocess.run(
+        [*command_line, command, "-q", "--db", "p.duckdb", "devices.csv"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: devices.csv: Not a regular file (a named pipe, device or socket); an input "
+        "is read more than once, so save it to a file first.\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["devices.csv"]
+
+
 def _access_events_jsonl(n: int) -> bytes:
     return b"".join(
         b'{"ts":"2024-06-01T00:00:00Z","account_id":"a%d","device_id":"d","action":"clip"}\n' % i

@@ -154,6 +154,14 @@ def discover(paths: list[str | os.PathLike[str]], as_table: str | None = None) -
             if not any(split_name(path.name)[1] for path in candidates):
                 # A wrong path or an export that never arrived, not "nothing new tonight".
                 raise InputError(f"No input files in this folder: expected {FORMAT_WORDS}.", root)
+        elif not root.is_file():
+            # Read twice (its sha256, then its rows), a pipe is empty the second time, and
+            # with no writer opening it blocks where not even SIGTERM stops the run.
+            raise InputError(
+                "Not a regular file (a named pipe, device or socket); an input is read more "
+                "than once, so save it to a file first.",
+                root,
+            )
         else:
             candidates, explicit = [root], True
         for path in candidates:
