@@ -212,6 +212,11 @@ def test_unknown_rule_is_exit_2(db: Path) -> None:
             "error: The redaction key is too short (5 characters); use at least 16 random "
             "characters, or pseudonyms can be reversed by guessing it.\n",
         ),
+        (
+            ["-o", "{tmp}/findings.json", "-o", "{tmp}/nowhere/findings.sarif"],
+            "error: {tmp}/nowhere/findings.sarif: Cannot write the report: "
+            "No such file or directory.\n",
+        ),
     ],
 )
 def test_bad_report_flags_fail_before_any_work(

@@ -163,6 +163,17 @@ def test_report_under_a_regular_file_is_one_line_exit_2(tmp_path: Path, world: P
     )
 
 
+def test_report_over_a_folder_is_refused_before_any_work(tmp_path: Path, world: Path) -> None:
+    (tmp_path / "findings.json").mkdir()
+    target = tmp_path / "findings.json"
+    result = run_cli(["audit", world, "-o", target])
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: {target}: Cannot write the report: Is a directory.\n",
+        "",
+    )
+
+
 # --- a report over a file the run reads -----------------------------------------------------
 
 

@@ -193,6 +193,10 @@ def test_report_redacts_with_the_key_from_the_environment(runner, saved, tmp_pat
         (["--redact", "--redact-key", "short"], "The redaction key is too short (5 characters)"),
         (["-o", "x.pdf"], "Cannot tell the report format of x.pdf from its extension"),
         (["--format", "pdf"], "Unknown report format 'pdf'"),
+        (
+            ["-o", "findings.md", "-o", "nowhere/findings.html"],
+            "nowhere/findings.html: Cannot write the report: No such file or directory.",
+        ),
     ],
 )
 def test_report_bad_flags_exit_2(runner, saved, tmp_path, monkeypatch, args, message) -> None:

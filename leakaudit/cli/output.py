@@ -93,7 +93,6 @@ class Emitter:
         next run over the folder would try to ingest it."""
         self.key = redaction_key(redact_flag, key)
         self.targets = [(o, fmt) for o in outputs]
-        resolve_targets(self.targets)  # a bad -o or --format fails before any work
         read = {real_path(path): what for path, what in (reads or {}).items()}
         for output in outputs:
             what = read.get(real_path(Path(output)))
@@ -108,6 +107,7 @@ class Emitter:
                     "or ingested; write it outside the input folders.",
                     output,
                 )
+        resolve_targets(self.targets)  # a bad -o or --format fails before any work
         self.stdout_reporter: Reporter | None = (
             renderer_for("-", fmt) if fmt and not outputs else None
         )

@@ -19,8 +19,8 @@ Target = tuple[str | Path, str | None]  # a file and its format (None: from the 
 
 
 def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
-    """Each target's reporter, checked before any work: an unknown format or extension, or a
-    file named twice, is a ConfigError."""
+    """Each target's reporter, checked before any work: an unknown format or extension, a
+    file named twice, a folder, or a file in a folder that is not there is a ConfigError."""
     resolved: list[tuple[Path, Reporter]] = []
     seen: set[Path] = set()
     for target, fmt in targets:
@@ -30,7 +30,28 @@ def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
             raise ConfigError(f"The report file {path} is given twice.")
         seen.add(where)
         resolved.append((path, renderer_for(path, fmt)))
+        _refuse_unwritable_place(path)
     return resolved
+
+
+def _refuse_unwritable_place(path: Path) -> None:
+    """A report that could never be written fails now, not after an hour of ingest and rules
+    (and not after the reports before it were written)."""
+    target = _stat(path)
+    folder = _stat(path.parent) if target is None else None
+    if target is not None and stat.S_ISDIR(target.st_mode):
+        problem = errno.EISDIR
+    elif target is None and folder is None:
+        problem = errno.ENOENT
+    elif folder is not None and not stat.S_ISDIR(folder.st_mode):
+        problem = errno.ENOTDIR
+    else:
+        return
+    raise _cannot_write(path, os.strerror(problem))
+
+
+def _cannot_write(path: Path, reason: str) -> ConfigError:
+    return ConfigError(f"Cannot write the report: {reason}.", path=path)
 
 
 def real_path(path: Path) -> Path:
@@ -66,7 +87,7 @@ def _write(path: Path, data: bytes) -> None:
         else:
             _write_atomically(path, data)
     except OSError as exc:
-        raise ConfigError(f"Cannot write the report: {exc.strerror or exc}.", path=path) from exc
+        raise _cannot_write(path, exc.strerror or str(exc)) from exc
 
 
 def write_whole(stream: TextIO, data: bytes) -> None:
