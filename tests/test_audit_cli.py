@@ -358,6 +358,18 @@ def test_a_failed_ingest_keeps_a_database_that_existed(tmp_path: Path) -> None:
         assert api.query("SELECT count(*) AS n FROM shares", db=path)["n"][0] == 217
 
 
+def test_strict_judges_this_run_s_ingest_and_counts_earlier_quarantined_rows(
+    db: Path, tmp_path: Path
+) -> None:
+    # A kept database whose earlier ingest quarantined 7 rows: a nightly --strict gate must
+    # not turn red for ever over them (they were refused where they arrived), and the run
+    # record still says how many rows the audit did not see.
+    out = tmp_path / "strict.json"
+    result = run_cli(["audit", "--db", db, "--strict", "-q", "-o", out])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text("utf-8"))["run"]["quarantined_rows"] == 7
+
+
 def test_strict_without_bad_rows_runs(tmp_path: Path) -> None:
     staff_access = tmp_path / "staff_access.csv"
     staff_access.write_text("ts,staff_id,action,account_id\n2024-06-12T09:00:00Z,st-x,account,A\n")

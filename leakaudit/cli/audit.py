@@ -91,7 +91,12 @@ def profile_table(document: FindingsDocument, timings: dict[str, float]) -> Tabl
     help="Exit 1 when an unsuppressed finding of this severity or higher exists "
     "[default: findings never fail the run].",
 )
-@click.option("--strict", is_flag=True, help="Any quarantined input row is an error (exit 2).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Any row this run's ingest quarantines is an error (exit 2); rows an earlier "
+    "ingest left in --db are only counted.",
+)
 @click.option("--profile", is_flag=True, help="Show how long each rule took.")
 @quiet_option
 @click.pass_context
