@@ -269,6 +269,37 @@ def test_ingest_records_uses_the_same_validation(store):
     ).fetchall() == [("st-1", "service", datetime(2024, 1, 1, tzinfo=UTC), "fixture", 1)]
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_fraction_is_not_an_integer_and_is_quarantined_not_rounded(tmp_path, store, fmt):
+    # DuckDB casts '1.5' to the BIGINT 2: the row would say 2 bytes where the log said 1.5.
+    values = ["1.5", "2.0", "1e3", "25e-1", "-0.5", "0x10"]
+    rows = [{**ROWS[0], "bytes": value} for value in values]
+    path = write_table(tmp_path, "access_events", rows, fmt)
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (3, 3)
+    kept = store.con.execute("SELECT bytes FROM access_events ORDER BY _source_line")
+    assert kept.fetchall() == [(2,), (1000,), (16,)]
+    reasons = store.con.execute("SELECT reason FROM quarantine ORDER BY source_line")
+    assert reasons.fetchall() == [
+        (f"column \"bytes\": '{value}' is not an integer",) for value in ("1.5", "25e-1", "-0.5")
+    ]
+
+
+def test_a_parquet_float_column_keeps_whole_numbers_and_quarantines_fractions(tmp_path, store):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "access_events.parquet"
+    columns = {k: pa.array([v] * 2, pa.string()) for k, v in ROWS[0].items() if k != "bytes"}
+    pq.write_table(pa.table({**columns, "bytes": pa.array([1.5, 2.0])}), path)
+    report = ingest_paths(store, [path])
+    assert (report.rows, report.rejected) == (1, 1)
+    assert store.con.execute("SELECT bytes FROM access_events").fetchall() == [(2,)]
+    assert store.con.execute("SELECT source_line, reason FROM quarantine").fetchall() == [
+        (1, "column \"bytes\": '1.5' is not an integer")
+    ]
+
+
 def test_parquet_with_native_types(tmp_path, store):
     import pyarrow as pa
     import pyarrow.parquet as pq

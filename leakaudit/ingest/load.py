@@ -124,15 +124,21 @@ def _text(i: int) -> str:
     return f"NULLIF(CASE WHEN {edges} THEN trim({v}) ELSE {v} END, '')"
 
 
+def _native(staged: Staged, indexes: list[int], column: Column) -> bool:
+    """Whether the value is Parquet's own timestamp or integer, not text."""
+    if staged.kind != "typed" or len(indexes) != 1:
+        return False
+    source_type = staged.types[indexes[0]]
+    if column.type == "TIMESTAMPTZ":
+        return source_type.startswith(_TIMESTAMP_SOURCES)
+    return column.type == "BIGINT" and "INT" in source_type
+
+
 def _value(staged: Staged, indexes: list[int], column: Column) -> str:
     """SQL for the value to cast into `column`: Parquet's own timestamp or integer where it
     has one, else the text of the first spelling that holds a value."""
-    if staged.kind == "typed" and len(indexes) == 1:
-        source_type = staged.types[indexes[0]]
-        if column.type == "TIMESTAMPTZ" and source_type.startswith(_TIMESTAMP_SOURCES):
-            return f"c{indexes[0]}"
-        if column.type == "BIGINT" and "INT" in source_type:
-            return f"c{indexes[0]}"
+    if _native(staged, indexes, column):
+        return f"c{indexes[0]}"
     texts = [_text(i) for i in indexes]
     return texts[0] if len(texts) == 1 else f"coalesce({', '.join(texts)})"
 
@@ -157,8 +163,16 @@ def _spellings_differ(staged: Staged, indexes: list[int], column: Column, n: int
     )
 
 
-def _typed(value: str, column: Column) -> str:
+def _typed(value: str, column: Column, text: bool = True) -> str:
     """SQL casting a value expression to the column's type (enums lower-cased)."""
+    if column.type == "BIGINT" and text:
+        # DuckDB rounds the text '1.5' to 2; a fraction is no integer (exact ones, `2.0`
+        # and `1e3`, are). Only text with a `.` or an exponent pays for the exact test.
+        fraction = (
+            f"(contains({value}, '.') OR contains({value}, 'e') OR contains({value}, 'E')) "
+            f"AND TRY_CAST({value} AS DECIMAL(38, 18)) % 1 <> 0"
+        )
+        return f"CASE WHEN {fraction} THEN NULL ELSE TRY_CAST({value} AS BIGINT) END"
     if column.type != "VARCHAR":
         return f"TRY_CAST({value} AS {column.type})"
     if column.is_enum:
@@ -222,7 +236,7 @@ def load_members(
         n = len(texts)
         value, typed = f"_x{n}", f"_y{n}"
         texts.append(f"{_value(staged, indexes, column)} AS {value}")
-        cast = _typed(value, column)
+        cast = _typed(value, column, text=not _native(staged, indexes, column))
         if column.default is not None:
             cast = f"coalesce({cast}, '{column.default}')"
         typeds.append(f"{cast} AS {typed}")
