@@ -33,7 +33,7 @@ from leakaudit.redact import pseudonym
 from leakaudit.reports.markdown import md_text
 
 REDACT_KEY = "e2e-redaction-key-0123456789abcdef"
-INGESTED = "Ingested 42,292 rows from 10 file(s); 7 quarantined (details: leakaudit status --db …)."
+INGESTED = "Ingested 42,292 rows from 10 files; 7 quarantined (details: leakaudit status --db …)."
 RULE_IDS = [
     *(f"LAD00{i}" for i in range(1, 4)),
     *(f"LAM00{i}" for i in range(1, 6)),
@@ -101,7 +101,7 @@ def test_fail_on_exits_1_with_one_line(
     result = run_cli(["audit", "--db", db, "-q", "-o", out, "--fail-on", severity])
     assert result.exit_code == 1, result.output
     assert result.stderr == (
-        f"Wrote {out} (json).\n{count} finding(s) at or above {severity}: exit 1.\n"
+        f"Wrote {out} (json).\n{count} findings at or above {severity}: exit 1.\n"
     )
     ranks = ["info", "low", "medium", "high", "critical"]
     at_or_above = [
@@ -321,7 +321,7 @@ def test_re_ingesting_says_it_added_nothing(db: Path) -> None:
     result = run_cli(["audit", SAMPLE_LOGS, "--db", db, "--rule", "LAS007"])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0] == (
-        "Ingested 0 rows from 10 file(s); 0 quarantined (details: leakaudit status --db …)."
+        "Ingested 0 rows from 10 files; 0 quarantined (details: leakaudit status --db …)."
     )
 
 
@@ -335,7 +335,7 @@ def test_strict_with_quarantined_rows_is_exit_2_and_ingests_nothing(tmp_path: Pa
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     match = re.fullmatch(
-        r"error: (.+):(\d+): (.+) \(7 row\(s\) quarantined; --strict makes that an error, "
+        r"error: (.+):(\d+): (.+) \(7 rows quarantined; --strict makes that an error, "
         r"so nothing was ingested\)",
         lines[0],
     )

@@ -108,9 +108,20 @@ def test_memory_db_still_works(world: Path) -> None:
     ingested = run_cli(["ingest", world, "--db", ":memory:", "-q"])
     assert (ingested.exit_code, ingested.stdout) == (
         0,
-        "2 rows ingested from 2 file(s), 0 quarantined, 0 already ingested.\n",
+        "2 rows ingested from 2 files, 0 quarantined, 0 already ingested.\n",
     )
     assert run_cli(["status", "--db", ":memory:"]).exit_code == 0
+
+
+def test_one_row_from_one_file_reads_in_the_singular(world: Path) -> None:
+    ingested = run_cli(["ingest", world / "devices.csv", "--db", ":memory:", "-q"])
+    assert (ingested.exit_code, ingested.stdout) == (
+        0,
+        "1 row ingested from 1 file, 0 quarantined, 0 already ingested.\n",
+    )
+    audited = run_cli(["audit", world / "devices.csv", "--format", "json"])
+    assert audited.exit_code == 0, audited.output
+    assert "Ingested 1 row from 1 file; 0 quarantined" in audited.stderr
 
 
 # --- a rule selection that matches no rule --------------------------------------------------

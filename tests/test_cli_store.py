@@ -59,10 +59,10 @@ def test_ingest_quiet_prints_one_summary_line(runner, world, tmp_path):
     result = runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
     assert (result.exit_code, result.output) == (
         0,
-        "2 rows ingested from 2 file(s), 1 quarantined, 0 already ingested.\n",
+        "2 rows ingested from 2 files, 1 quarantined, 0 already ingested.\n",
     )
     again = runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
-    assert again.output == "0 rows ingested from 0 file(s), 0 quarantined, 2 already ingested.\n"
+    assert again.output == "0 rows ingested from 0 files, 0 quarantined, 2 already ingested.\n"
 
 
 def test_ingest_shows_a_summary_table(runner, world, tmp_path, monkeypatch):
@@ -77,7 +77,7 @@ def test_ingest_shows_a_summary_table(runner, world, tmp_path, monkeypatch):
         "│ logs/access_events.jsonl.gz │ access_events │    1 │        0 │      │",
         "│ logs/devices.csv            │ devices       │    1 │        1 │      │",
         "└─────────────────────────────┴───────────────┴──────┴──────────┴──────┘",
-        "2 rows ingested from 2 file(s), 1 quarantined, 0 already ingested.",
+        "2 rows ingested from 2 files, 1 quarantined, 0 already ingested.",
     ]
 
 

@@ -191,7 +191,7 @@ def test_audit_succeeds_and_quarantines_the_invalid_utf8_line(world: dict[str, A
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     assert result.stderr.splitlines()[0] == (
-        f"Ingested {8 * len(HOSTILE) + 3} rows from 5 file(s); "
+        f"Ingested {8 * len(HOSTILE) + 3} rows from 5 files; "
         "1 quarantined (details: leakaudit status --db …)."
     )
     quarantine = api.query(

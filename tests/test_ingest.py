@@ -244,7 +244,7 @@ def test_strict_turns_quarantine_into_an_error_and_keeps_nothing(tmp_path, store
         ingest_paths(store, [path], strict=True)
     assert str(info.value) == (
         f"{path.as_posix()}:4: column \"ts\": 'soon' is not an ISO-8601 timestamp "
-        "(1 row(s) quarantined; --strict makes that an error, so nothing was ingested)"
+        "(1 row quarantined; --strict makes that an error, so nothing was ingested)"
     )
     assert _counts(store) == (0, 0, 0)
 

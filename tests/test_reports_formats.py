@@ -317,7 +317,7 @@ def test_junit_suites_cases_failures_and_skips(junit_schema) -> None:
         "failure"
     )
     assert failure is not None and failure.get("type") == "critical"
-    assert failure.get("message") == "2 media_to_non_owner finding(s), worst severity critical."
+    assert failure.get("message") == "2 media_to_non_owner findings, worst severity critical."
     assert "cam-0042" in failure.text and "cam-0311" not in failure.text  # suppressed left out
     skipped = cases["LAM004 Partner fed a device outside its link"].find("skipped")
     assert skipped is not None and skipped.get("message") == "needs partner_links"

@@ -133,7 +133,7 @@ def test_a_rule_test_with_quarantined_rows_fails(tmp_path):
     assert result.stdout == (
         "FAIL ACM002 two accounts on one id\n"
         f"  at {rule}:21\n"
-        "  1 devices row(s) were quarantined: row 1: column \"registered_at\": 'soon' is not "
+        "  1 devices row was quarantined: row 1: column \"registered_at\": 'soon' is not "
         "an ISO-8601 timestamp\n"
         "PASS ACM002 one account bound twice\n"
         "1 passed, 1 failed.\n"

@@ -24,6 +24,7 @@ from leakaudit.cli.progress import progress_for
 from leakaudit.findings import SEVERITIES, FindingsDocument
 from leakaudit.ingest import discover
 from leakaudit.store import MEMORY
+from leakaudit.wording import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,12 +161,15 @@ def audit(
             "`leakaudit status --db FILE` shows them"
         )
         err.print(
-            f"Ingested {result.ingest.rows:,} rows from {len(result.ingest.files)} file(s); "
+            f"Ingested {result.ingest.rows:,} {plural(result.ingest.rows, 'row')} from "
+            f"{len(result.ingest.files)} {plural(len(result.ingest.files), 'file')}; "
             f"{result.ingest.rejected:,} quarantined ({details})."
         )
     emitter.emit(result.document, summary=not quiet)
     if profile:
         err.print(profile_table(result.document, result.timings))
     if result.failing:
-        err.print(f"{result.failing} finding(s) at or above {fail_on}: exit 1.")
+        err.print(
+            f"{result.failing} {plural(result.failing, 'finding')} at or above {fail_on}: exit 1."
+        )
     ctx.exit(result.exit_code)

@@ -10,6 +10,7 @@ from leakaudit.cli.common import db_option, quiet_option, safe, stderr_console, 
 from leakaudit.cli.progress import progress_for
 from leakaudit.ingest import IngestReport
 from leakaudit.schema import TABLES
+from leakaudit.wording import plural
 
 EPILOG = """\b
 Examples:
@@ -71,8 +72,9 @@ def ingest(
     )
     if not quiet:
         console.print(summary_table(report))
+    loaded = sum(not f.skipped for f in report.files)
     click.echo(
-        f"{report.rows:,} rows ingested from {sum(not f.skipped for f in report.files)} file(s), "
-        f"{report.rejected:,} quarantined, "
-        f"{sum(f.skipped for f in report.files)} already ingested."
+        f"{report.rows:,} {plural(report.rows, 'row')} ingested from {loaded} "
+        f"{plural(loaded, 'file')}, {report.rejected:,} quarantined, "
+        f"{len(report.files) - loaded} already ingested."
     )

@@ -37,6 +37,7 @@ from leakaudit.ingest.stage import (
 from leakaudit.progress import Progress, SilentProgress
 from leakaudit.schema import TABLES
 from leakaudit.store import Store, scalar
+from leakaudit.wording import plural
 
 __all__ = ["FileResult", "IngestReport", "discover", "ingest_paths", "ingest_records"]
 
@@ -343,7 +344,8 @@ def _strict_error(store: Store, report: IngestReport) -> StrictModeError:
     ).fetchall()
     path, line, reason = rows[0] if rows else (None, None, "rows were quarantined")
     return StrictModeError(
-        f"{reason} ({report.rejected} row(s) quarantined; --strict makes that an error, "
+        f"{reason} ({report.rejected} {plural(report.rejected, 'row')} quarantined; "
+        "--strict makes that an error, "
         "so nothing was ingested)",
         path,
         line,

@@ -19,7 +19,7 @@ from leakaudit.findings import FindingsDocument, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.terminal import inert
 from leakaudit.reports.textsafe import utf8_bytes
-from leakaudit.reports.wording import plural
+from leakaudit.wording import plural
 
 REASON_CHARS = 240  # a reason is cut to this many characters
 VALUE_CHARS = 40  # an id, version or name in a summary line

@@ -17,7 +17,7 @@ from leakaudit.findings import Finding, FindingsDocument, RuleOutcome, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.provenance import provenance
 from leakaudit.reports.textsafe import xml_safe
-from leakaudit.reports.wording import plural
+from leakaudit.wording import plural
 
 MAX_LISTED = 10  # findings listed in one failure body
 MAX_FIELD = 500  # characters of one log-derived value in a failure body
@@ -97,12 +97,15 @@ def _testcase(suite: ET.Element, rule: RuleOutcome, findings: list[Finding]) -> 
             "failure",
             _failure_text(failing),
             type=worst,
-            message=f"{len(failing)} {rule.category} finding(s), worst severity {worst}.",
+            message=(
+                f"{len(failing)} {rule.category} {plural(len(failing), 'finding')}, "
+                f"worst severity {worst}."
+            ),
         )
     suppressed = len(findings) - len(failing)
     out = f"params: {rule.params}\n" if rule.params else ""
     if suppressed:
-        out += f"{suppressed} suppressed finding(s) not counted.\n"
+        out += f"{suppressed} suppressed {plural(suppressed, 'finding')} not counted.\n"
     if out:
         _element(case, "system-out", out)
 

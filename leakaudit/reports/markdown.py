@@ -20,7 +20,7 @@ from leakaudit.findings import Finding, FindingsDocument, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.terminal import safe_plain, truncate
 from leakaudit.reports.textsafe import utf8_bytes
-from leakaudit.reports.wording import plural
+from leakaudit.wording import plural
 
 TEXT_CHARS = 400  # a log-derived value is cut to this many characters
 _PUNCTUATION = re.compile(r"[!\"#$%'()*+,\-./:;=?@\[\\\]^_`{|}~]")

@@ -18,6 +18,7 @@ from leakaudit.errors import LeakauditError
 from leakaudit.rules.engine import run_rules
 from leakaudit.rules.model import Pack, Rule, RuleTest
 from leakaudit.store import MEMORY, Store
+from leakaudit.wording import plural
 
 
 @dataclass
@@ -117,7 +118,10 @@ def run_rule_test(rule: Rule, test: RuleTest) -> TestResult:
                         {"f": f"<{table}>"},
                     ).fetchall()
                     detail = "; ".join(f"row {line}: {reason}" for line, reason in reasons)
-                    result.error = f"{rejected} {table} row(s) were quarantined: {detail}"
+                    result.error = (
+                        f"{rejected} {table} {plural(rejected, 'row')} "
+                        f"{'was' if rejected == 1 else 'were'} quarantined: {detail}"
+                    )
                     return result
             findings, (outcome,) = run_rules(store, [pack], {rule.id: test.params})
     except LeakauditError as exc:

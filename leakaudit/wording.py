@@ -1,4 +1,4 @@
-"""Counts in report prose: "1 finding", "2 findings", never "1 findings"."""
+"""Counts in prose (reports, CLI lines, errors): "1 finding", "2 findings", never "1 findings"."""
 
 from __future__ import annotations
 
