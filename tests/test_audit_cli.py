@@ -217,6 +217,11 @@ def test_unknown_rule_is_exit_2(db: Path) -> None:
             "error: {tmp}/nowhere/findings.sarif: Cannot write the report: "
             "No such file or directory.\n",
         ),
+        (
+            ["-o", "{tmp}/findings.json", "-o", "{tmp}/findings.sarif", "--format", "sarif"],
+            "error: {tmp}/findings.json: --format sarif applies to every -o FILE, but this "
+            "one's extension names json; drop --format and let each extension choose.\n",
+        ),
     ],
 )
 def test_bad_report_flags_fail_before_any_work(
@@ -288,6 +293,13 @@ def test_format_json_without_output_writes_the_document_to_stdout(
     assert_valid_findings(document)
     assert comparable(document) == comparable(first)
     assert result.stderr == ""  # nothing else on stdout, no summary, no "Wrote"
+
+
+def test_format_with_several_outputs_that_agree(db: Path, tmp_path: Path) -> None:
+    outs = [tmp_path / "a.json", tmp_path / "b.findings"]  # .findings: --format decides
+    result = run_cli(["audit", "--db", db, "-q", "--format", "json", "-o", outs[0], "-o", outs[1]])
+    assert result.exit_code == 0, result.output
+    assert json.loads(outs[0].read_bytes()) == json.loads(outs[1].read_bytes())
 
 
 def test_format_csv_without_output_and_with_a_file(db: Path, tmp_path: Path) -> None:

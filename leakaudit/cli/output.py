@@ -48,7 +48,8 @@ def report_options(f: F) -> F:
         "fmt",
         default=None,
         metavar="FORMAT",
-        help=f"Report format for every -o FILE, or for standard output without -o: "
+        help=f"Report format for every -o FILE (with several, their extensions must agree), or "
+        f"for standard output without -o: "
         f"{FORMAT_NAMES_HELP}.",
     )(f)
     return click.option(
@@ -108,6 +109,8 @@ class Emitter:
                     output,
                 )
         resolve_targets(self.targets)  # a bad -o or --format fails before any work
+        if fmt is not None and len(outputs) > 1:
+            _refuse_format_against_extensions(fmt, outputs)
         self.stdout_reporter: Reporter | None = (
             renderer_for("-", fmt) if fmt and not outputs else None
         )
@@ -129,6 +132,23 @@ class Emitter:
             err.print(f"warning: {safe(warning)}")
         for path, reporter in written:
             err.print(f"Wrote {safe(path)} ({reporter.name}).")
+
+
+def _refuse_format_against_extensions(fmt: str, outputs: Sequence[str]) -> None:
+    """--format applies to every -o; with several, one whose extension names another format
+    (`-o f.json -o f.sarif --format sarif`) is almost surely a slip that would write SARIF
+    into f.json, so it is refused. One -o FILE may still override its extension."""
+    for output in outputs:
+        try:
+            named = renderer_for(output)
+        except ConfigError:  # an extension no reporter claims: --format decides, as asked
+            continue
+        if named.name != fmt:
+            raise ConfigError(
+                f"--format {fmt} applies to every -o FILE, but this one's extension names "
+                f"{named.name}; drop --format and let each extension choose.",
+                output,
+            )
 
 
 def _input_folder_holding(output: Path, folders: Sequence[Path]) -> Path | None:
