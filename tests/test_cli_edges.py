@@ -643,23 +643,43 @@ def test_an_in_memory_database_spills_to_a_private_folder_removed_at_close(
     assert list(tmp_path.iterdir()) == [tmp_path / "tmp"]  # no `.tmp` here
 
 
+def _one_bad_ts(tmp_path: Path, fmt: str, good: str, bad: str) -> tuple[Path, str, str]:
+    """Ingest two events, at `good` and at `bad`: the database, `line,reason` of the
+    quarantine and the `ts` kept, as `query` writes them."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_table(logs, "devices", DEVICES, fmt)
+    write_table(logs, "access_events", [{**EVENTS[0], "ts": t} for t in (good, bad)], fmt)
+    db = tmp_path / "audit.duckdb"
+    assert run_cli(["ingest", logs, "--db", db, "-q"]).exit_code == 0
+    reasons = run_cli(["query", "SELECT source_line, reason FROM quarantine", "--db", db])
+    rows = run_cli(["query", "SELECT ts FROM access_events", "--db", db, "--format", "csv"])
+    assert reasons.exit_code == rows.exit_code == 0
+    return db, reasons.stdout, rows.stdout
+
+
 @pytest.mark.parametrize(
     "value", ["infinity", "-infinity", "2024-01-02 10:00:00 (BC)", "10000-01-02T10:00:00Z"]
 )
 def test_a_timestamp_beyond_the_years_1_to_9999_is_quarantined(tmp_path: Path, value: str) -> None:
     """DuckDB reads these as timestamps, but none is ISO-8601 and none fits a Python datetime:
     ingested, they made `audit` a traceback and exit 70, and so was `query` on the table."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    write_table(logs, "devices", DEVICES, "csv")
-    write_table(logs, "access_events", [*EVENTS, {**EVENTS[0], "ts": value}], "csv")
-    db = tmp_path / "audit.duckdb"
-    assert run_cli(["ingest", logs, "--db", db, "-q"]).exit_code == 0
-    reasons = run_cli(["query", "SELECT source_line, reason FROM quarantine", "--db", db])
-    assert (reasons.exit_code, reasons.stdout) == (
-        0,
-        f'source_line,reason\n3,"column ""ts"": \'{value}\' is not an ISO-8601 timestamp"\n',
+    db, reasons, rows = _one_bad_ts(tmp_path, "csv", "2024-01-02T10:00:00Z", value)
+    assert reasons == (
+        f'source_line,reason\n3,"column ""ts"": \'{value}\' is not an ISO-8601 timestamp"\n'
     )
-    rows = run_cli(["query", "SELECT ts FROM access_events", "--db", db, "--format", "csv"])
-    assert (rows.exit_code, rows.stdout) == (0, "ts\n2024-01-02 10:00:00+00:00\n")
+    assert rows == "ts\n2024-01-02 10:00:00+00:00\n"
     assert run_cli(["audit", "--db", db, "-q"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value", "line"), [("csv", "epoch", 3), ("jsonl", "EPOCH", 2), ("parquet", "epoch", 2)]
+)
+def test_the_word_epoch_is_not_a_timestamp(tmp_path: Path, fmt: str, value: str, line: int) -> None:
+    """DuckDB casts 'epoch' to 1970-01-01: ingested, the row would date an access 1970 in
+    silence. The instant itself, written as a timestamp, still is one."""
+    _, reasons, rows = _one_bad_ts(tmp_path, fmt, "1970-01-01T00:00:00Z", value)
+    assert reasons == (
+        f'source_line,reason\n{line},"column ""ts"": \'{value}\' is not an ISO-8601 timestamp"\n'
+    )
+    assert rows == "ts\n1970-01-01 00:00:00+00:00\n"

@@ -29,6 +29,9 @@ _TYPE_WORDS = {"TIMESTAMPTZ": "an ISO-8601 timestamp", "BIGINT": "an integer"}
 # `leakaudit query` would fail on the row: it is quarantined like any other bad timestamp.
 _FIRST_TS = "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
 _LAST_TS = "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
+# ... and the word `epoch` to 1970-01-01: a log row saying "epoch" has no time, and letting
+# it through would date an access 1970 in silence. Only text equal to that instant is tested.
+_EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 
 
 @dataclass
@@ -257,6 +260,10 @@ def load_members(
             bad = f"{typed} IS NULL"
             if column.type == "TIMESTAMPTZ":
                 bad = f"({bad} OR NOT {typed} BETWEEN {_FIRST_TS} AND {_LAST_TS})"
+                bad = (  # the word `epoch`: text equal to that instant not starting with a digit
+                    f"({bad} OR ({typed} = {_EPOCH} AND NOT regexp_matches("
+                    rf"CAST({value} AS VARCHAR), '^\s*[0-9]')))"
+                )
             checks.append(
                 f"WHEN {value} IS NOT NULL AND {bad} THEN "
                 f"'column \"{column.name}\": ' || {_shown(value)} || "
