@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ def compress(data: bytes, compression: str | None) -> bytes:
     if compression == "zstd":
         return zstandard.ZstdCompressor().compress(data)
     return data
+
+
+def cut_line(cut: bytes, compression: str) -> int:
+    """The line a compressed file cut short stops in: every byte the decompressor can still
+    give (zlib's or zstandard's own, not the ingest's pyarrow), its lines counted."""
+    if compression == "gzip":
+        prefix = zlib.decompressobj(wbits=31).decompress(cut)
+    else:
+        prefix = zstandard.ZstdDecompressor().decompressobj().decompress(cut)
+    return max(prefix.count(b"\n") + (not prefix.endswith(b"\n")), 1)
 
 
 def write_table(

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from leakaudit import __version__
 from leakaudit.cli.commands import cli
-from tests.ingest_helpers import write_table
+from tests.ingest_helpers import cut_line, write_table
 
 DEVICES = [
     {"device_id": "cam-1", "account_id": "A-1", "registered_at": "2024-01-01T00:00:00Z"},
@@ -162,9 +162,9 @@ def test_csv_carriage_return_the_reader_stops_at_is_exit_2_naming_its_line(
     assert not os.path.exists(db)  # nothing kept: the database this ingest made is gone
 
 
-def test_truncated_gzip_csv_is_exit_2_with_the_reader_message(runner, tmp_path):
-    """The reader fails on the cut stream, and so would the scan for a line: DuckDB's own
-    message is the one line shown (no traceback)."""
+def test_truncated_gzip_csv_is_exit_2_naming_the_line_it_stops_in(runner, tmp_path):
+    """DuckDB's CSV reader fails on the cut stream without a line; the one line shown names
+    the line the data stops in (no traceback), and no database is left behind."""
     import gzip
 
     body = "account_id,partner,linked_at\n" + "".join(
@@ -172,11 +172,15 @@ def test_truncated_gzip_csv_is_exit_2_with_the_reader_message(runner, tmp_path):
     )
     packed = gzip.compress(body.encode())
     path = tmp_path / "partner_links.csv.gz"
-    path.write_bytes(packed[: len(packed) * 3 // 4])
+    cut = packed[: len(packed) * 3 // 4]
+    path.write_bytes(cut)
     result = runner.invoke(cli, ["ingest", str(path), "--db", str(tmp_path / "a.duckdb")])
     assert result.exit_code == 2
-    assert result.output.startswith(f"error: {path}: Cannot read this ")
-    assert len(result.output.splitlines()) == 1
+    assert result.output == (
+        f"error: {path}:{cut_line(cut, 'gzip')}: The gzip file is cut off in this line "
+        "(Truncated compressed stream); is the copy complete?\n"
+    )
+    assert not (tmp_path / "a.duckdb").exists()
 
 
 def test_csv_carriage_return_inside_quotes_is_data(runner, tmp_path):

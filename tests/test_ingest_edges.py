@@ -17,7 +17,7 @@ import pytest
 from leakaudit.errors import InputError
 from leakaudit.ingest import ingest_paths
 from leakaudit.store import Store
-from tests.ingest_helpers import SUFFIX, compress
+from tests.ingest_helpers import SUFFIX, compress, cut_line
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = REPO / "sample_logs"
@@ -144,15 +144,21 @@ def _access_events_jsonl(n: int) -> bytes:
     "kept",
     [0.5, 0.01],  # cut while the load streams the file / while its first keys are read
 )
-def test_a_truncated_compressed_jsonl_file_names_the_read_error_alone(
+def test_a_truncated_compressed_jsonl_file_names_the_line_it_stops_in(
     tmp_path, store, compression, kept
 ):
     data = compress(_access_events_jsonl(50_000), compression)
     path = tmp_path / f"access_events.jsonl{SUFFIX[compression]}"
-    path.write_bytes(data[: int(len(data) * kept)])
+    cut = data[: int(len(data) * kept)]
+    path.write_bytes(cut)
     with pytest.raises(InputError) as caught:
         ingest_paths(store, [path])
-    assert str(caught.value) == f"{path}: Cannot read this file: Truncated compressed stream"
+    line = cut_line(cut, compression)
+    assert line < 50_000  # and > 1 but where zstd has not finished its first block
+    assert str(caught.value) == (
+        f"{path}:{line}: The {compression} file is cut off in this line (Truncated compressed "
+        "stream); is the copy complete?"
+    )
     assert store.table_rows("access_events") == 0
 
 

@@ -789,8 +789,14 @@ def read_errors(source: SourceFile) -> Iterator[None]:
     try:
         yield
     except (OSError, pa.ArrowInvalid) as exc:
+        cut = _compressed_stream_break(source)
+        if cut is not None:
+            raise _cut_off(source, *cut) from exc
         raise InputError(f"Cannot read this file: {one_line(exc)}", source.path) from exc
     except duckdb.Error as exc:
+        cut = _compressed_stream_break(source)
+        if cut is not None:
+            raise _cut_off(source, *cut) from exc
         found = None
         if source.format == "csv":
             with contextlib.suppress(OSError, pa.ArrowInvalid):  # e.g. a truncated gzip:
@@ -800,6 +806,48 @@ def read_errors(source: SourceFile) -> Iterator[None]:
             raise InputError(f"Cannot read this csv file: {problem}", source.path, line) from exc
         message = f"Cannot read this {source.format} file: {one_line(exc)}"
         raise InputError(message, source.path) from exc
+
+
+CUT_BLOCK = 1 << 16  # block size while looking for where a compressed file is cut off
+
+
+def _compressed_stream_break(source: SourceFile) -> tuple[int, str] | None:
+    """For a gzip or zstd file that does not decompress to its end (a copy cut short): the
+    line the data stops in and the decompressor's reason; None when it reads to the end.
+    Read only after a failure, so the good path never decompresses twice."""
+    if source.compression is None:
+        return None
+    counter, good = LineCounter(), 0
+    try:
+        with open_stream(source.path, source.compression) as stream:
+            while block := stream.read(CUT_BLOCK):
+                counter.update(block)
+                good += len(block)
+    except (OSError, pa.ArrowInvalid) as exc:
+        reason = one_line(exc)
+    else:
+        return None
+    # A read that fails returns nothing of its block: read that block again byte by byte,
+    # so the line named is the one the data really stops in.
+    with (
+        contextlib.suppress(OSError, pa.ArrowInvalid),
+        open_stream(source.path, source.compression) as stream,
+    ):
+        while good:
+            good -= len(stream.read(min(good, CHUNK_BYTES)))
+        while byte := stream.read(1):
+            counter.update(byte)
+    return max(counter.lines, 1), reason
+
+
+def _cut_off(source: SourceFile, line: int, reason: str) -> InputError:
+    lines = source.format != "parquet"  # a wrapped Parquet file has no lines to name
+    return InputError(
+        f"The {source.compression} file is cut off{' in this line' if lines else ''} "
+        f"({reason}); is the copy complete?",
+        source.path,
+        line if lines else None,
+    )
 
 
 def line_ending_problem(source: SourceFile) -> tuple[int, str] | None:
