@@ -108,16 +108,18 @@ def test_a_file_name_that_is_not_utf8_is_one_line_and_exit_2(tmp_path):
     )
 
 
+@pytest.mark.parametrize("given", ["devices.csv", "."])
 @pytest.mark.parametrize("command", ["ingest", "audit"])
-def test_a_named_pipe_given_as_input_is_refused_not_waited_on(tmp_path, command):
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path, command, given):
     # An input is read twice (its sha256, then its rows): a pipe would be empty the second
     # time, and with no writer its open() blocks where not even SIGTERM stops the run.
+    # Inside a folder it is refused too: skipped, its log would be left out unsaid.
     os.mkfifo(tmp_path / "devices.csv")
     command_line = [sys.executable, "-c", "from leakaudit.cli.main import main; main()"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("LEAKAUDIT_DB", None)
     result = subprocess.run(
-        [*command_line, command, "-q", "--db", "p.duckdb", "devices.csv"],
+        [*command_line, command, "-q", "--db", "../p.duckdb", given],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -130,6 +132,37 @@ def test_a_named_pipe_given_as_input_is_refused_not_waited_on(tmp_path, command)
         "is read more than once, so save it to a file first.\n",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["devices.csv"]
+    assert not (tmp_path.parent / "p.duckdb").exists()
+
+
+def test_a_linked_subfolder_is_walked_once_and_a_link_loop_ends(tmp_path, store):
+    archive = tmp_path / "archive" / "2024-06"
+    archive.mkdir(parents=True)
+    shutil.copy(SAMPLE_LOGS / "devices.csv", archive / "devices.csv")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "2024-06").symlink_to(archive)  # a month moved to other storage
+    (logs / "again").symlink_to(archive)  # the same folder twice
+    (archive / "up").symlink_to(logs)  # a loop back to the top
+    (logs / "notes.sock").symlink_to(tmp_path / "gone")  # no input name: not an input
+    report = ingest_paths(store, [logs])
+    assert [Path(f.path).relative_to(logs).as_posix() for f in report.files] == [
+        "2024-06/devices.csv"
+    ]
+    assert report.rows == store.table_rows("devices") > 0
+
+
+def test_a_broken_link_named_like_an_input_is_refused(tmp_path, store):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(SAMPLE_LOGS / "devices.csv", logs / "devices.csv")
+    (logs / "access_events.jsonl").symlink_to(tmp_path / "unmounted" / "events.jsonl")
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [logs])
+    assert str(caught.value) == (
+        f"{logs}/access_events.jsonl: A broken link: what it points to is not there."
+    )
+    assert store.table_rows("devices") == 0
 
 
 def _access_events_jsonl(n: int) -> bytes:

@@ -70,21 +70,46 @@ def _unreadable(exc: OSError, path: str | os.PathLike[str], kind: str) -> InputE
 
 
 def _files_under(root: Path) -> list[Path]:
-    """Every file under a folder, sorted. A subfolder that cannot be listed is an error:
-    skipping it (as `Path.rglob` does) would leave its files out of the audit unsaid."""
+    """Every file under a folder, sorted. Nothing an audit should read is skipped unsaid: a
+    subfolder that cannot be listed is an error (`Path.rglob` skips it), a linked subfolder
+    is walked (each real folder once, so a link loop ends), and a name with an input
+    extension that is no regular file (a pipe, a broken link) is an error too."""
 
     def refuse(exc: OSError) -> None:
         raise _unreadable(exc, exc.filename or root, "folder") from exc
 
     found = []
-    for folder, _, names in os.walk(root, onerror=refuse):
+    walked = {os.path.realpath(root)}
+    for folder, subfolders, names in os.walk(root, onerror=refuse, followlinks=True):
+        subfolders.sort()  # which of two links to one folder is walked: the first by name
+        linked = [d for d in subfolders if os.path.islink(os.path.join(folder, d))]
+        for name in linked:  # a link back to a folder already walked: walk it once
+            real = os.path.realpath(os.path.join(folder, name))
+            if real in walked:
+                subfolders.remove(name)
+            walked.add(real)
         for path in (Path(folder, name) for name in names):
             try:
                 if path.is_file():
                     found.append(path)
+                elif split_name(path.name)[1] is not None:
+                    raise _not_a_file(path)
             except OSError as exc:  # a folder that can be listed but not searched
                 raise _unreadable(exc, path, "file") from exc
     return sorted(found)
+
+
+def _not_a_file(path: Path) -> InputError:
+    """Why a name that looks like an input cannot be read as one."""
+    if not path.exists():
+        return InputError("A broken link: what it points to is not there.", path)
+    # Read twice (its sha256, then its rows), a pipe is empty the second time, and with no
+    # writer opening it blocks where not even SIGTERM stops the run.
+    return InputError(
+        "Not a regular file (a named pipe, device or socket); an input is read more than "
+        "once, so save it to a file first.",
+        path,
+    )
 
 
 def split_name(name: str) -> tuple[str, str | None, str | None]:
@@ -155,13 +180,7 @@ def discover(paths: list[str | os.PathLike[str]], as_table: str | None = None) -
                 # A wrong path or an export that never arrived, not "nothing new tonight".
                 raise InputError(f"No input files in this folder: expected {FORMAT_WORDS}.", root)
         elif not root.is_file():
-            # Read twice (its sha256, then its rows), a pipe is empty the second time, and
-            # with no writer opening it blocks where not even SIGTERM stops the run.
-            raise InputError(
-                "Not a regular file (a named pipe, device or socket); an input is read more "
-                "than once, so save it to a file first.",
-                root,
-            )
+            raise _not_a_file(root)
         else:
             candidates, explicit = [root], True
         for path in candidates:
