@@ -17,7 +17,7 @@ import pytest
 from leakaudit.errors import InputError
 from leakaudit.ingest import ingest_paths
 from leakaudit.store import Store
-from tests.ingest_helpers import SUFFIX, compress, cut_line
+from tests.ingest_helpers import SUFFIX, compress, cut_line, write_table
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOGS = REPO / "sample_logs"
@@ -163,6 +163,27 @@ def test_a_broken_link_named_like_an_input_is_refused(tmp_path, store):
         f"{logs}/access_events.jsonl: A broken link: what it points to is not there."
     )
     assert store.table_rows("devices") == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_a_name_with_a_backslash_and_a_glob_character(tmp_path, store, fmt):
+    """DuckDB's readers glob their path and take `\\` as a separator: no escape keeps such a
+    CSV or Parquet name literal, so it is refused by name; JSON Lines is read by leakaudit
+    itself and is ingested."""
+    folder = tmp_path / "devices"
+    folder.mkdir()
+    write_table(folder, "devices", [{**DEVICE, "device_id": "cam-1"}], fmt)
+    (path,) = folder.iterdir()
+    weird = path.rename(folder / f"dev\\ic[e]s*.{path.name.split('.', 1)[1]}")
+    if fmt == "jsonl":
+        assert ingest_paths(store, [folder]).rows == store.table_rows("devices") == 1
+        return
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [folder])
+    assert str(caught.value) == (
+        f"{weird}: DuckDB's CSV and Parquet readers cannot open a path that holds both a "
+        "backslash and a glob character (* ? or [); rename the file or its folder."
+    )
 
 
 def _access_events_jsonl(n: int) -> bytes:

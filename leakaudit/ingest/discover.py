@@ -149,6 +149,14 @@ def resolve(path: Path, as_table: str | None) -> SourceFile | None:
             "with every row).",
             os.fsencode(path).decode("utf-8", "backslashreplace"),  # the bytes, as \xNN
         ) from None
+    if fmt != "jsonl" and "\\" in str(path) and any(c in str(path) for c in "*?["):
+        # DuckDB's readers (CSV, Parquet) glob their path and take `\` as a separator, so no
+        # escape keeps such a name literal; it would fail later as "no files found".
+        raise InputError(
+            "DuckDB's CSV and Parquet readers cannot open a path that holds both a backslash "
+            "and a glob character (* ? or [); rename the file or its folder.",
+            path,
+        )
     table = as_table or table_from_name(stem) or table_from_name(path.parent.name)
     if table is None:
         raise InputError(
