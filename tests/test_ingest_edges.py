@@ -114,13 +114,14 @@ def test_a_named_pipe_is_refused_not_waited_on(tmp_path, command, given):
     # An input is read twice (its sha256, then its rows): a pipe would be empty the second
     # time, and with no writer its open() blocks where not even SIGTERM stops the run.
     # Inside a folder it is refused too: skipped, its log would be left out unsaid.
-    os.mkfifo(tmp_path / "devices.csv")
+    (tmp_path / "in").mkdir()
+    os.mkfifo(tmp_path / "in" / "devices.csv")
     command_line = [sys.executable, "-c", "from leakaudit.cli.main import main; main()"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("LEAKAUDIT_DB", None)
     result = subprocess.run(
         [*command_line, command, "-q", "--db", "../p.duckdb", given],
-        cwd=tmp_path,
+        cwd=tmp_path / "in",
         env=env,
         capture_output=True,
         text=True,
@@ -131,8 +132,7 @@ def test_a_named_pipe_is_refused_not_waited_on(tmp_path, command, given):
         "error: devices.csv: Not a regular file (a named pipe, device or socket); an input "
         "is read more than once, so save it to a file first.\n",
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["devices.csv"]
-    assert not (tmp_path.parent / "p.duckdb").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["devices.csv", "in"]  # no database
 
 
 def test_a_linked_subfolder_is_walked_once_and_a_link_loop_ends(tmp_path, store):
@@ -140,16 +140,23 @@ def test_a_linked_subfolder_is_walked_once_and_a_link_loop_ends(tmp_path, store)
     archive.mkdir(parents=True)
     shutil.copy(SAMPLE_LOGS / "devices.csv", archive / "devices.csv")
     logs = tmp_path / "logs"
-    logs.mkdir()
+    (logs / "staff_access").mkdir(parents=True)
+    staff = "staff_id,ts,action\nS-1,2024-01-02T10:00:00Z,lookup\n"
+    (logs / "staff_access" / "part-0001.csv").write_text(staff)
     (logs / "2024-06").symlink_to(archive)  # a month moved to other storage
     (logs / "again").symlink_to(archive)  # the same folder twice
+    (logs / "a-copy").symlink_to(logs / "staff_access")  # a second name inside the tree
     (archive / "up").symlink_to(logs)  # a loop back to the top
+    (logs / "parent").symlink_to(tmp_path)  # a folder that holds the root
     (logs / "notes.sock").symlink_to(tmp_path / "gone")  # no input name: not an input
     report = ingest_paths(store, [logs])
     assert [Path(f.path).relative_to(logs).as_posix() for f in report.files] == [
-        "2024-06/devices.csv"
+        "staff_access/part-0001.csv",  # its own path, so its table is its folder's
+        "2024-06/devices.csv",
     ]
-    assert report.rows == store.table_rows("devices") > 0
+    assert [f.table for f in report.files] == ["staff_access", "devices"]
+    assert store.table_rows("staff_access") == 1
+    assert store.table_rows("devices") > 0
 
 
 def test_a_broken_link_named_like_an_input_is_refused(tmp_path, store):

@@ -70,33 +70,44 @@ def _unreadable(exc: OSError, path: str | os.PathLike[str], kind: str) -> InputE
 
 
 def _files_under(root: Path) -> list[Path]:
-    """Every file under a folder, sorted. Nothing an audit should read is skipped unsaid: a
-    subfolder that cannot be listed is an error (`Path.rglob` skips it), a linked subfolder
-    is walked (each real folder once, so a link loop ends), and a name with an input
-    extension that is no regular file (a pipe, a broken link) is an error too."""
+    """Every file under a folder, each once. Nothing an audit should read is skipped unsaid:
+    a subfolder that cannot be listed is an error (`Path.rglob` skips it), and a name with an
+    input extension that is no regular file (a pipe, a broken link) is an error too.
+
+    Linked subfolders are walked, after the folder's own tree (sorted, then each link's in
+    name order), and only when they lead to a folder not walked yet: a link to a folder of
+    the tree (a loop, a second name) adds nothing, and a file keeps its own path, so its
+    table still comes from its real folder's name."""
 
     def refuse(exc: OSError) -> None:
         raise _unreadable(exc, exc.filename or root, "folder") from exc
 
-    found = []
-    walked = {os.path.realpath(root)}
-    for folder, subfolders, names in os.walk(root, onerror=refuse, followlinks=True):
-        subfolders.sort()  # which of two links to one folder is walked: the first by name
-        linked = [d for d in subfolders if os.path.islink(os.path.join(folder, d))]
-        for name in linked:  # a link back to a folder already walked: walk it once
-            real = os.path.realpath(os.path.join(folder, name))
-            if real in walked:
-                subfolders.remove(name)
+    found: list[Path] = []
+    walked: set[str] = set()
+    top_real = os.path.realpath(root)
+    tops = [root]
+    while tops:
+        tree: list[Path] = []
+        links: list[Path] = []
+        for folder, subfolders, names in os.walk(tops.pop(0), onerror=refuse):
+            real = os.path.realpath(folder)
+            above = real != top_real and Path(top_real).is_relative_to(real)  # holds the root
+            if real in walked or above:
+                subfolders.clear()
+                continue
             walked.add(real)
-        for path in (Path(folder, name) for name in names):
-            try:
-                if path.is_file():
-                    found.append(path)
-                elif split_name(path.name)[1] is not None:
-                    raise _not_a_file(path)
-            except OSError as exc:  # a folder that can be listed but not searched
-                raise _unreadable(exc, path, "file") from exc
-    return sorted(found)
+            links += [Path(folder, d) for d in subfolders if os.path.islink(Path(folder, d))]
+            for path in (Path(folder, name) for name in names):
+                try:
+                    if path.is_file():
+                        tree.append(path)
+                    elif split_name(path.name)[1] is not None:
+                        raise _not_a_file(path)
+                except OSError as exc:  # a folder that can be listed but not searched
+                    raise _unreadable(exc, path, "file") from exc
+        found += sorted(tree)
+        tops += sorted(links)
+    return found
 
 
 def _not_a_file(path: Path) -> InputError:
