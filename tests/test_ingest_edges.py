@@ -223,6 +223,19 @@ def test_a_truncated_compressed_jsonl_file_names_the_line_it_stops_in(
     assert store.table_rows("access_events") == 0
 
 
+def test_a_compressed_file_with_another_fault_keeps_the_reader_message(tmp_path, store):
+    """Only a stream that ends early is "cut off" in a line: after other faults (here bytes
+    after the gzip end) the decompressor drops its failing step's output, so a line named
+    would be a guess; the reader's own message stands."""
+    path = tmp_path / "access_events.jsonl.gz"
+    path.write_bytes(compress(_access_events_jsonl(50_000), "gzip") + b"\n\n")
+    with pytest.raises(InputError) as caught:
+        ingest_paths(store, [path])
+    assert str(caught.value) == (
+        f"{path}: Cannot read this file: zlib inflate failed: incorrect header check"
+    )
+
+
 DEVICE = {"account_id": "A", "registered_at": "2024-01-01T00:00:00Z"}
 
 

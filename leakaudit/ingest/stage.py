@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from leakaudit.errors import InputError, one_line
+from leakaudit.errors import InputError, is_interrupt, one_line
 from leakaudit.ingest.discover import SourceFile
 from leakaudit.ingest.lines import (
     CARRIAGE_RETURN,
@@ -794,6 +794,8 @@ def read_errors(source: SourceFile) -> Iterator[None]:
             raise _cut_off(source, *cut) from exc
         raise InputError(f"Cannot read this file: {one_line(exc)}", source.path) from exc
     except duckdb.Error as exc:
+        if is_interrupt(exc):  # Ctrl-C or SIGTERM: stop now, do not decompress it again
+            raise
         cut = _compressed_stream_break(source)
         if cut is not None:
             raise _cut_off(source, *cut) from exc
@@ -827,15 +829,21 @@ def _compressed_stream_break(source: SourceFile) -> tuple[int, str] | None:
         reason = one_line(exc)
     else:
         return None
+    if "truncated" not in reason.lower():
+        # Another fault (a bad checksum, trailing bytes): the decompressor drops the output
+        # of its failing step, so no line can be named truly; the reader's message stands.
+        return None
     # A read that fails returns nothing of its block: read that block again byte by byte,
     # so the line named is the one the data really stops in.
     with (
         contextlib.suppress(OSError, pa.ArrowInvalid),
         open_stream(source.path, source.compression) as stream,
     ):
-        while good:
-            good -= len(stream.read(min(good, CHUNK_BYTES)))
-        while byte := stream.read(1):
+        while good and (block := stream.read(min(good, CHUNK_BYTES))):
+            good -= len(block)
+        for _ in range(CUT_BLOCK):  # no further than the block that failed
+            if not (byte := stream.read(1)):
+                break
             counter.update(byte)
     return max(counter.lines, 1), reason
 
