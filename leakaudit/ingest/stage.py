@@ -789,16 +789,14 @@ def read_errors(source: SourceFile) -> Iterator[None]:
     try:
         yield
     except (OSError, pa.ArrowInvalid) as exc:
-        cut = _compressed_stream_break(source)
-        if cut is not None:
-            raise _cut_off(source, *cut) from exc
-        raise InputError(f"Cannot read this file: {one_line(exc)}", source.path) from exc
+        message = f"Cannot read this file: {one_line(exc)}"
+        raise _cut_off(source) or InputError(message, source.path) from exc
     except duckdb.Error as exc:
         if is_interrupt(exc):  # Ctrl-C or SIGTERM: stop now, do not decompress it again
             raise
-        cut = _compressed_stream_break(source)
+        cut = _cut_off(source)
         if cut is not None:
-            raise _cut_off(source, *cut) from exc
+            raise cut from exc
         found = None
         if source.format == "csv":
             with contextlib.suppress(OSError, pa.ArrowInvalid):  # e.g. a truncated gzip:
@@ -848,7 +846,13 @@ def _compressed_stream_break(source: SourceFile) -> tuple[int, str] | None:
     return max(counter.lines, 1), reason
 
 
-def _cut_off(source: SourceFile, line: int, reason: str) -> InputError:
+def _cut_off(source: SourceFile) -> InputError | None:
+    """The error for a compressed file cut short, naming the line its data stops in; None
+    when the file is not compressed or reads to its end."""
+    cut = _compressed_stream_break(source)
+    if cut is None:
+        return None
+    line, reason = cut
     lines = source.format != "parquet"  # a wrapped Parquet file has no lines to name
     return InputError(
         f"The {source.compression} file is cut off{' in this line' if lines else ''} "
