@@ -33,7 +33,7 @@ from leakaudit.redact import pseudonym
 from leakaudit.reports.markdown import md_text
 
 REDACT_KEY = "e2e-redaction-key-0123456789abcdef"
-INGESTED = "Ingested 42,292 rows from 10 files; 7 quarantined (details: leakaudit status --db …)."
+INGESTED = "42,292 rows ingested from 10 files, 7 quarantined, 0 already ingested"
 RULE_IDS = [
     *(f"LAD00{i}" for i in range(1, 4)),
     *(f"LAM00{i}" for i in range(1, 6)),
@@ -67,7 +67,10 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH,
     )
     assert result.exit_code == 0, result.output
-    assert result.stderr == f"{INGESTED}\nWrote {folder / 'first.json'} (json).\n"
+    assert result.stderr == (
+        f"{INGESTED} (details: leakaudit status --db {path}).\n"
+        f"Wrote {folder / 'first.json'} (json).\n"
+    )
     return path
 
 
@@ -333,7 +336,8 @@ def test_re_ingesting_says_it_added_nothing(db: Path) -> None:
     result = run_cli(["audit", SAMPLE_LOGS, "--db", db, "--rule", "LAS007"])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0] == (
-        "Ingested 0 rows from 10 files; 0 quarantined (details: leakaudit status --db …)."
+        "0 rows ingested from 0 files, 0 quarantined, 10 already ingested "
+        f"(details: leakaudit status --db {db})."
     )
 
 

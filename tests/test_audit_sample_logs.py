@@ -115,8 +115,9 @@ def test_audit_exits_0_and_says_what_it_did(run: AuditRun) -> None:
     err = result.stderr.splitlines()
     # Without --db the database is gone at exit: the hint cannot be `leakaudit status`.
     assert err[0] == (
-        "Ingested 42,292 rows from 10 files; 7 quarantined (the database is thrown away at "
-        "exit: audit with --db FILE, then `leakaudit status --db FILE` shows them)."
+        "42,292 rows ingested from 10 files, 7 quarantined, 0 already ingested (the database "
+        "is thrown away at exit: audit with --db FILE, then `leakaudit status --db FILE` "
+        "shows them)."
     )
     wrote = [line for line in err if line.startswith("Wrote ")]
     assert wrote == [f"Wrote {run.reports[fmt]} ({fmt})." for fmt in REPORT_FILES]

@@ -121,7 +121,18 @@ def test_one_row_from_one_file_reads_in_the_singular(world: Path) -> None:
     )
     audited = run_cli(["audit", world / "devices.csv", "--format", "json"])
     assert audited.exit_code == 0, audited.output
-    assert "Ingested 1 row from 1 file; 0 quarantined" in audited.stderr
+    assert "1 row ingested from 1 file, 0 quarantined, 0 already ingested" in audited.stderr
+
+
+def test_the_audit_names_its_database_in_a_command_that_pastes(world: Path, tmp_path: Path) -> None:
+    # A path with a space and rich markup: quoted for the shell, shown as typed.
+    db = tmp_path / "night [bold]run.duckdb"
+    audited = run_cli(["audit", world, "--db", db, "--format", "json"])
+    assert audited.exit_code == 0, audited.output
+    assert audited.stderr.splitlines()[0] == (
+        "2 rows ingested from 2 files, 0 quarantined, 0 already ingested "
+        f"(details: leakaudit status --db '{db}')."
+    )
 
 
 # --- a rule selection that matches no rule --------------------------------------------------

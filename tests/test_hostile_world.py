@@ -191,8 +191,8 @@ def test_audit_succeeds_and_quarantines_the_invalid_utf8_line(world: dict[str, A
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     assert result.stderr.splitlines()[0] == (
-        f"Ingested {8 * len(HOSTILE) + 3} rows from 5 files; "
-        "1 quarantined (details: leakaudit status --db …)."
+        f"{8 * len(HOSTILE) + 3} rows ingested from 5 files, 1 quarantined, 0 already ingested "
+        f"(details: leakaudit status --db {world['db']})."
     )
     quarantine = api.query(
         "SELECT source_file, source_line, table_name, reason FROM quarantine", db=world["db"]

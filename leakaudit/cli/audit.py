@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from leakaudit.cli.common import (
     stderr_console,
     titled_table,
 )
+from leakaudit.cli.ingest import counts_line
 from leakaudit.cli.output import Emitter, report_options
 from leakaudit.cli.progress import progress_for
 from leakaudit.findings import SEVERITIES, FindingsDocument
@@ -155,16 +157,12 @@ def audit(
     )
     if result.ingest is not None and not quiet:
         details = (
-            "details: leakaudit status --db …"
+            f"details: leakaudit status --db {shlex.quote(str(db))}"
             if db is not None and db != MEMORY
             else "the database is thrown away at exit: audit with --db FILE, then "
             "`leakaudit status --db FILE` shows them"
         )
-        err.print(
-            f"Ingested {result.ingest.rows:,} {plural(result.ingest.rows, 'row')} from "
-            f"{len(result.ingest.files)} {plural(len(result.ingest.files), 'file')}; "
-            f"{result.ingest.rejected:,} quarantined ({details})."
-        )
+        err.print(safe(f"{counts_line(result.ingest)} ({details})."))
     emitter.emit(result.document, summary=not quiet)
     if profile:
         err.print(profile_table(result.document, result.timings))

@@ -40,6 +40,16 @@ def summary_table(report: IngestReport) -> Table:
     return table
 
 
+def counts_line(report: IngestReport) -> str:
+    """One line of counts, the same after `ingest` and `audit`, so a script can match either."""
+    loaded = sum(not f.skipped for f in report.files)
+    return (
+        f"{report.rows:,} {plural(report.rows, 'row')} ingested from {loaded} "
+        f"{plural(loaded, 'file')}, {report.rejected:,} quarantined, "
+        f"{len(report.files) - loaded} already ingested"
+    )
+
+
 @click.command(epilog=EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
@@ -72,9 +82,4 @@ def ingest(
     )
     if not quiet:
         console.print(summary_table(report))
-    loaded = sum(not f.skipped for f in report.files)
-    click.echo(
-        f"{report.rows:,} {plural(report.rows, 'row')} ingested from {loaded} "
-        f"{plural(loaded, 'file')}, {report.rejected:,} quarantined, "
-        f"{len(report.files) - loaded} already ingested."
-    )
+    click.echo(f"{counts_line(report)}.")
