@@ -198,8 +198,9 @@ def test_unknown_rule_is_exit_2(db: Path) -> None:
     [
         (
             ["-o", "{tmp}/findings.docx"],
-            "error: Cannot tell the report format of {tmp}/findings.docx from its extension; "
-            "pass --format.\n",
+            "error: Cannot tell the report format of {tmp}/findings.docx from its extension "
+            "(known: .csv, .htm, .html, .json, .jsonl, .junit.xml, .md, .ocsf.jsonl, .sarif, "
+            ".txt); pass --format.\n",
         ),
         (
             ["--format", "pdf"],

@@ -124,6 +124,15 @@ def test_one_row_from_one_file_reads_in_the_singular(world: Path) -> None:
     assert "1 row ingested from 1 file, 0 quarantined, 0 already ingested" in audited.stderr
 
 
+def test_one_failing_finding_reads_in_the_singular(world: Path, tmp_path: Path) -> None:
+    # The world's one access is A-2 opening a clip of A-1's camera: one LAM001 finding.
+    junit = tmp_path / "gate.junit.xml"
+    audited = run_cli(["audit", world, "--fail-on", "high", "-o", junit, "-q"])
+    assert audited.exit_code == 1, audited.output
+    assert audited.stderr.splitlines()[-1] == "1 finding at or above high: exit 1."
+    assert 'message="1 media_to_non_owner finding, worst severity high."' in junit.read_text()
+
+
 def test_the_audit_names_its_database_in_a_command_that_pastes(world: Path, tmp_path: Path) -> None:
     # A path with a space and rich markup: quoted for the shell, shown as typed.
     db = tmp_path / "night [bold]run.duckdb"

@@ -73,7 +73,9 @@ def renderer_for(target: str | Path, fmt: str | None = None) -> Reporter:
         (len(ext), r) for r in reporters.values() for ext in r.extensions if name.endswith(ext)
     ]
     if not matches:
+        known = ", ".join(sorted(ext for r in reporters.values() for ext in r.extensions))
         raise ConfigError(
-            f"Cannot tell the report format of {target!s} from its extension; pass --format.",
+            f"Cannot tell the report format of {target!s} from its extension (known: {known}); "
+            "pass --format.",
         )
     return max(matches, key=lambda m: m[0])[1]
