@@ -15,10 +15,22 @@ CREATE OR REPLACE TEMP MACRO iso_utc(t) AS
     END;
 
 -- A physical unit's serial and MAC in one normal form: one unit written two ways (aa:bb:…
--- vs AA-BB-…, a padded serial) is still one unit.
-CREATE OR REPLACE TEMP MACRO unit_serial(serial) AS nullif(upper(trim(serial)), '');
+-- vs AA-BB-…, a padded serial) is still one unit. A placeholder is no serial or MAC at all
+-- (unknown, like a missing one): a word such as N/A, none or unknown, a serial with no letter
+-- or digit but 0 (0, -, ?), a MAC that is not hex digits once its separators are gone, or is
+-- only 0s or only Fs. Otherwise every camera registered with serial N/A would be one unit.
+CREATE OR REPLACE TEMP MACRO unit_serial(serial) AS
+    CASE
+        WHEN NOT regexp_full_match(
+            upper(trim(serial)), 'N/?A|NONE|NULL|NIL|UNKNOWN|UNDEFINED|TBD|[^1-9\pL]*'
+        )
+            THEN upper(trim(serial))
+    END;
+CREATE OR REPLACE TEMP MACRO mac_digits(mac) AS lower(regexp_replace(mac, '[\s:.\-_]', '', 'g'));
 CREATE OR REPLACE TEMP MACRO unit_mac(mac) AS
-    nullif(lower(regexp_replace(mac, '[^0-9A-Fa-f]', '', 'g')), '');
+    CASE
+        WHEN regexp_full_match(mac_digits(mac), '[0-9a-f]*[1-9a-e][0-9a-f]*') THEN mac_digits(mac)
+    END;
 
 -- One row per registry binding of a device to an account: owner(D, t) holds for account_id
 -- iff bound_from <= t < bound_to. Stored: the serial and MAC normal forms (a regexp per row)
