@@ -124,17 +124,20 @@ def customer_action_scope(action: str) -> str:
 
 
 def capture_time(world: World, event: Row) -> datetime:
-    """The event's captured_at, else the earliest captured_at of its media_id, else ts.
+    """The event's captured_at, else the earliest captured_at of its media row (the rows of
+    its media_id on its device, else every row of the id), else ts.
 
     SPEC §2 second bullet; semantics.md "Customer accesses", line 2.
     """
     if event.get("captured_at") is not None:
         return event["captured_at"]
-    media_times = [
-        m["captured_at"]
+    rows = [
+        m
         for m in world.get("media", [])
         if event.get("media_id") is not None and m["media_id"] == event["media_id"]
     ]
+    own = [m for m in rows if m["device_id"] == event["device_id"]]
+    media_times = [m["captured_at"] for m in own or rows]
     return min(media_times) if media_times else event["ts"]
 
 

@@ -141,6 +141,20 @@ SELECT
 FROM media
 GROUP BY media_id;
 
+-- A media id that media lists under several devices: an access's own media row is the one of
+-- its device, so these ids also have a capture time per device. Usually empty, so the extra
+-- join of every access costs next to nothing.
+CREATE OR REPLACE TEMP VIEW media_capture_on_device AS
+SELECT
+    media_id,
+    device_id,
+    min(captured_at) AS captured_at
+FROM media
+WHERE media_id IN (
+    SELECT media_id FROM media GROUP BY media_id HAVING count(DISTINCT device_id) > 1
+)
+GROUP BY media_id, device_id;
+
 -- The scope of a customer action. An action SPEC §1 does not name has scope 'unknown': only
 -- an owner, or a share of scope '*', makes it legitimate (docs/semantics.md).
 CREATE OR REPLACE TEMP MACRO customer_action_scope(action) AS
@@ -167,12 +181,15 @@ SELECT
     a.event_id,
     nullif(a.session_id, '') AS session_id,
     nullif(a.partner, '') AS partner,
-    coalesce(a.captured_at, mc.captured_at, a.ts) AS capture_time,
+    coalesce(a.captured_at, md.captured_at, mc.captured_at, a.ts) AS capture_time,
     a._source_file,
     a._source_line
 FROM access_events AS a
 LEFT JOIN media_capture AS mc
-    ON mc.media_id = a.media_id;
+    ON mc.media_id = a.media_id
+LEFT JOIN media_capture_on_device AS md
+    ON md.media_id = a.media_id
+    AND md.device_id = a.device_id;
 
 -- The customer accesses whose judgement needs more than ownership, stored with the flags
 -- rules filter on: the recipient did not own the device at capture time, or a share covers
