@@ -6,7 +6,10 @@ and client IPs are replaced by `kind~hex`, the first 12 hex digits (48 bits: col
 improbable across millions of values) of HMAC-SHA256(key, value). The same value gets the same
 pseudonym under one key, in every format and every run, so redacted reports can still be
 compared and joined; without the key a pseudonym cannot be reversed or guessed from a list of
-likely ids. Fingerprints, rule ids, counts and times are unchanged.
+likely ids. Rule ids, counts and times are unchanged. A fingerprint is recomputed from the
+redacted entities (SPEC §4's hash of rule id and entities, of the entities the document
+shows): the original one is an unkeyed hash of the real ids, which anyone could reverse by
+hashing a list of likely ids. It is still stable across runs under one key.
 
 Two passes over every log-derived string (entities, evidence rows and their file names,
 titles, reasons, input paths, skip reasons):
@@ -32,7 +35,7 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from leakaudit.findings import Evidence, Finding, FindingsDocument, RunRecord
+from leakaudit.findings import Evidence, Finding, FindingsDocument, RunRecord, fingerprint
 
 PSEUDONYM_HEX = 12
 PREFIX = {"account": "acct", "email": "email", "ip": "ip", "lookup": "lookup"}
@@ -171,6 +174,7 @@ class _Redactor:
         ]
         return replace(
             f,
+            fingerprint=fingerprint(f.rule_id, entities),
             title=self.text(f.title),
             reason=self.text(f.reason),
             entities=entities,
