@@ -212,7 +212,18 @@ def test_report_bad_flags_exit_2(runner, saved, tmp_path, monkeypatch, args, mes
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"{not json", "Not a JSON document: Expecting property name enclosed"),
+        (b"{not json", "1: Not a JSON document: Expecting property name enclosed"),
+        (b'{\n  "schema": "leakaudit.findings/v1",\n  "run": ,', "3: Not a JSON document: "),
+        (b'{"foo": 1}', 'Not a leakaudit findings document: it has no "schema" key'),
+        (
+            b'{"schema": "leakaudit.findings/v2"}',
+            "This findings document is 'leakaudit.findings/v2'; this leakaudit reads "
+            "leakaudit.findings/v1 only (a newer document needs a newer leakaudit).",
+        ),
+        (
+            b'{"schema": "leakaudit.findings/v1", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "Not a findings document: its JSON is nested too deeply.",
+        ),
         (b"\xff\xfe", "Not a JSON document: "),
         (b'{"schema": "other/v1"}', "Not a leakaudit.findings/v1 document (schema is 'other/v1')."),
         (
@@ -228,8 +239,9 @@ def test_report_rejects_what_is_not_a_findings_document(runner, tmp_path, conten
     path.write_bytes(content)
     result = runner.invoke(cli, ["report", str(path), "-o", str(tmp_path / "out.md")])
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: {path}: ")
+    assert result.stderr.startswith(f"error: {path}:")
     assert message in result.stderr
+    assert "Traceback" not in result.output
     assert not (tmp_path / "out.md").exists()
 
 

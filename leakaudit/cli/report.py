@@ -22,14 +22,38 @@ Examples:
 def load_document(path: Path) -> FindingsDocument:
     """A saved `leakaudit.findings/v1` document; InputError naming the file if it is not one."""
     try:
+        return _load_document(path)
+    except RecursionError as exc:  # json and the schema check recurse once per level
+        raise InputError("Not a findings document: its JSON is nested too deeply.", path) from exc
+
+
+def _load_document(path: Path) -> FindingsDocument:
+    try:
         data = json.loads(path.read_bytes())
     except OSError as exc:
         raise InputError(f"Cannot read the findings document: {exc.strerror}.", path) from exc
-    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"Not a JSON document: {exc.msg} (column {exc.colno}).", path, exc.lineno
+        ) from exc
+    except ValueError as exc:  # bytes that are not UTF-8
         raise InputError(f"Not a JSON document: {exc}.", path) from exc
     if not isinstance(data, dict):
         raise InputError("Not a leakaudit.findings/v1 document: not a JSON object.", path)
-    if isinstance(data, dict) and data.get("schema") == SCHEMA_ID:
+    schema = data.get("schema")
+    if schema is None:
+        raise InputError(
+            'Not a leakaudit findings document: it has no "schema" key (write one with '
+            "`leakaudit audit -o FILE.json`).",
+            path,
+        )
+    if isinstance(schema, str) and schema.startswith("leakaudit.findings/") and schema != SCHEMA_ID:
+        raise InputError(
+            f"This findings document is {schema!r}; this leakaudit reads {SCHEMA_ID} only "
+            "(a newer document needs a newer leakaudit).",
+            path,
+        )
+    if schema == SCHEMA_ID:
         problem = schema_problem(data)
         if problem is not None:
             raise InputError(f"Not a valid leakaudit.findings/v1 document: {problem}", path)
