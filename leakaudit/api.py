@@ -269,7 +269,9 @@ def audit(
     # When the run starts, and a bad SOURCE_DATE_EPOCH refused before any work.
     started_at = run_started_at()
     loaded = load_packs(rule_dirs, override=override, packs=packs, rules=rules, exclude=exclude)
-    overrides = parse_param_overrides(list(params), loaded)
+    selected = bool(packs or rules or exclude)
+    everything = load_packs(rule_dirs, override=override) if selected and params else []
+    overrides = parse_param_overrides(list(params), loaded, everything)
     if not inputs and db is not None and str(db) == MEMORY:
         # A fresh in-memory database holds nothing: the audit would pass any --fail-on gate.
         raise ConfigError("--db :memory: with no INPUTS audits an empty database; give INPUTS.")

@@ -180,6 +180,18 @@ def test_param_without_equals_sign(db: Path) -> None:
     )
 
 
+def test_a_param_of_a_rule_left_out_of_the_run_says_so(db: Path) -> None:
+    # LAS004 exists: "unknown rule" would send a responder looking for a typo.
+    result = run_cli(
+        ["audit", "--db", db, "--pack", "devices", "--param", "LAS004.min_customers=5"]
+    )
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: --param 'LAS004.min_customers=5': rule LAS004 is not selected in this run "
+        "(--pack, --rule or --exclude left it out), so the parameter would change nothing.\n",
+    )
+
+
 def test_a_good_param_changes_the_result(db: Path) -> None:
     # Raising the burst threshold above the 60 planted recipients silences LAM002.
     result = run_cli(["audit", "--db", db, "--rule", "LAM002", "--param", "LAM002.min_accounts=61"])

@@ -117,13 +117,16 @@ def find_rule(packs: Iterable[Pack], rule_id: str) -> Rule:
 
 
 def parse_param_overrides(
-    assignments: Iterable[str], packs: Iterable[Pack]
+    assignments: Iterable[str], packs: Iterable[Pack], everything: Iterable[Pack] = ()
 ) -> dict[str, dict[str, object]]:
     """`RULE_ID.name=value` flags → {rule id: {name: typed value}}, checked against declarations.
 
-    A later assignment of the same parameter wins, as with any repeated flag.
+    A later assignment of the same parameter wins, as with any repeated flag. `everything`,
+    the packs before --pack/--rule/--exclude chose among them, tells a rule left out of the
+    run from a typo.
     """
     rules = {rule.id: rule for rule in all_rules(packs)}
+    left_out = {rule.id for rule in all_rules(everything)} - set(rules)
     result: dict[str, dict[str, object]] = {}
     for text in assignments:
         target, sep, value = text.partition("=")
@@ -131,6 +134,11 @@ def parse_param_overrides(
         if not sep or not dot or not rule_id or not name:
             raise ConfigError(f"--param {text!r} must look like RULE_ID.name=value.")
         rule = rules.get(rule_id)
+        if rule is None and rule_id in left_out:
+            raise ConfigError(
+                f"--param {text!r}: rule {rule_id} is not selected in this run (--pack, --rule "
+                "or --exclude left it out), so the parameter would change nothing."
+            )
         if rule is None:
             raise ConfigError(
                 f"--param {text!r}: unknown rule {rule_id!r}; "
