@@ -109,6 +109,29 @@ def database_file(path: str) -> Path:
     return Path(os.path.realpath(path))
 
 
+# Every DuckDB database file has these bytes after its 8-byte header checksum.
+DUCKDB_MAGIC = b"DUCK"
+
+
+def _refuse_other_file(file: Path, path: str) -> None:
+    """Refuse a --db that names a file DuckDB did not write (findings.json, a log, a SQLite
+    file): DuckDB would answer with errors about read-only in-memory databases or extensions,
+    or open a JSON file as a table."""
+    try:
+        with file.open("rb") as f:
+            head = f.read(12)
+    except IsADirectoryError:
+        return  # DuckDB's own error names it
+    except OSError as exc:
+        raise StoreError(f"Cannot read the database file: {exc.strerror}.", path) from exc
+    if head and head[8:12] != DUCKDB_MAGIC:
+        raise StoreError(
+            "This file is not a DuckDB database (a report, a log or another program's file?); "
+            "--db names the database `leakaudit ingest` or `audit --db` writes.",
+            path,
+        )
+
+
 def memory_limit() -> str:
     """`$LEAKAUDIT_MEMORY_LIMIT` (else the default), checked before DuckDB sees it."""
     limit = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
@@ -171,6 +194,8 @@ class Store:
         if (read_only or not create) and file is not None and not file.exists():
             raise StoreError(NO_DATABASE, path)
         new = file is not None and not file.exists()
+        if file is not None and not new:
+            _refuse_other_file(file, path)
         try:
             # A read-only store is for looking at evidence: no SQL it runs may read or write
             # other files (COPY … TO, read_text) either.

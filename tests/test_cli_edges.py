@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -122,6 +123,35 @@ def test_one_row_from_one_file_reads_in_the_singular(world: Path) -> None:
     audited = run_cli(["audit", world / "devices.csv", "--format", "json"])
     assert audited.exit_code == 0, audited.output
     assert "1 row ingested from 1 file, 0 quarantined, 0 already ingested" in audited.stderr
+
+
+NOT_DUCKDB = (
+    "This file is not a DuckDB database (a report, a log or another program's file?); --db "
+    "names the database `leakaudit ingest` or `audit --db` writes."
+)
+
+
+@pytest.mark.parametrize("kind", ["findings", "sqlite"])
+@pytest.mark.parametrize(
+    "args",
+    [["ingest", "{world}"], ["audit"], ["status"], ["query", "SELECT 1"]],
+    ids=["ingest", "audit", "status", "query"],
+)
+def test_a_db_that_is_not_a_duckdb_file_is_named_so(
+    world: Path, tmp_path: Path, kind: str, args: list[str]
+) -> None:
+    # DuckDB said "Cannot launch in-memory database in read-only mode!" for findings.json,
+    # "Loading external extensions is disabled" for SQLite, and opened JSON as a table.
+    path = tmp_path / ("findings.json" if kind == "findings" else "other.db")
+    if kind == "findings":
+        path.write_text('{"schema": "leakaudit.findings/v1", "findings": []}\n')
+    else:
+        sqlite3.connect(path).execute("CREATE TABLE t (a)").connection.commit()
+    before = path.read_bytes()
+    argv = [a.replace("{world}", str(world)) for a in args]
+    result = run_cli([*argv, "--db", path])
+    assert (result.exit_code, result.stderr) == (2, f"error: {path}: {NOT_DUCKDB}\n")
+    assert path.read_bytes() == before
 
 
 def test_one_failing_finding_reads_in_the_singular(world: Path, tmp_path: Path) -> None:
