@@ -293,3 +293,28 @@ def test_a_report_path_that_is_a_symlink_loop_is_exit_2(runner, saved, tmp_path)
     result = runner.invoke(cli, ["report", str(saved), "-o", str(loop)])
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {loop}: Cannot follow this path: ")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_failed_write_says_which_reports_were_already_written(runner, saved, tmp_path) -> None:
+    first = tmp_path / "first.html"
+    result = runner.invoke(
+        cli, ["report", str(saved), "-o", str(first), "-o", "/dev/full", "--format", "html"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Wrote {first} (html).\n"
+        "error: /dev/full: Cannot write the report: No space left on device.\n"
+    )
+    assert b"</html>" in first.read_bytes()
+
+
+def test_dash_as_output_is_refused_not_a_file_named_dash(runner, saved, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["report", str(saved), "-o", "-", "--format", "json"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: -o - would write a file named '-'; for a report on standard output, leave out "
+        "-o and give --format FORMAT.\n",
+    )
+    assert not (tmp_path / "-").exists()

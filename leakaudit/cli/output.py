@@ -96,6 +96,11 @@ class Emitter:
         self.targets = [(o, fmt) for o in outputs]
         read = {real_path(path): what for path, what in (reads or {}).items()}
         for output in outputs:
+            if output == "-":
+                raise ConfigError(
+                    "-o - would write a file named '-'; for a report on standard output, "
+                    "leave out -o and give --format FORMAT."
+                )
             what = read.get(real_path(Path(output)))
             if what is not None:
                 raise ConfigError(
@@ -120,7 +125,17 @@ class Emitter:
         if self.key is not None:
             doc = redact(doc, self.key)
         options = RenderOptions(base_dir=Path.cwd())
-        written = write_reports(doc, self.targets, options)
+        landed: list[tuple[Path, Reporter]] = []
+        try:
+            written = write_reports(
+                doc, self.targets, options, lambda path, r: landed.append((path, r))
+            )
+        except BaseException:
+            # The error is printed next; first say which reports are already there.
+            err = stderr_console()
+            for path, reporter in landed:
+                err.print(f"Wrote {safe(path)} ({reporter.name}).")
+            raise
         if self.stdout_reporter is not None:
             data = self.stdout_reporter.render(doc, options)
             write_machine_output(data.decode("utf-8"), stdout_console().is_terminal)

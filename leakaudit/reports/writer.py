@@ -7,7 +7,7 @@ import errno
 import os
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -145,15 +145,22 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def write_reports(
-    doc: FindingsDocument, targets: Sequence[Target], options: RenderOptions
+    doc: FindingsDocument,
+    targets: Sequence[Target],
+    options: RenderOptions,
+    on_written: Callable[[Path, Reporter], None] | None = None,
 ) -> list[tuple[Path, Reporter]]:
     """Render `doc` once per target and write the files; returns what was written.
 
     Every report is rendered before any file is written, so a renderer failure writes nothing.
-    Renderer warnings (e.g. SARIF's result cap) are appended to `options.warnings`.
+    A write that fails leaves the earlier files written: `on_written` hears of each as it
+    lands, so the caller can say which exist. Renderer warnings (e.g. SARIF's result cap) are
+    appended to `options.warnings`.
     """
     resolved = resolve_targets(targets)
     rendered = [(path, reporter, reporter.render(doc, options)) for path, reporter in resolved]
-    for path, _reporter, data in rendered:
+    for path, reporter, data in rendered:
         _write(path, data)
+        if on_written is not None:
+            on_written(path, reporter)
     return resolved
