@@ -125,6 +125,15 @@ def test_one_row_from_one_file_reads_in_the_singular(world: Path) -> None:
     assert "1 row ingested from 1 file, 0 quarantined, 0 already ingested" in audited.stderr
 
 
+@pytest.mark.parametrize("group", [[], ["rules"]], ids=["leakaudit", "rules"])
+def test_a_group_without_a_command_is_a_usage_error(group: list[str]) -> None:
+    # A CI step that lost its command must fail, not pass on printed help.
+    result = run_cli(group)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Usage: " in result.stderr and "Commands:" in result.stderr
+
+
 NOT_DUCKDB = (
     "This file is not a DuckDB database (a report, a log or another program's file?); --db "
     "names the database `leakaudit ingest` or `audit --db` writes."
