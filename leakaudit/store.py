@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from leakaudit import interrupts
 from leakaudit.errors import ConfigError, StoreError, one_line
 from leakaudit.schema import TABLES, table_ddl
 
@@ -213,6 +214,7 @@ class Store:
             raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
         store = cls(con, path, read_only)
         store.spill = spill
+        interrupts.watch(con)
         try:
             # Made by this open only if still blank: a file that another run created (and
             # filled) between the check above and the connect is not ours to delete.
@@ -264,6 +266,7 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        interrupts.unwatch(self.con)
         self.con.close()
         if self.spill is not None:
             shutil.rmtree(self.spill, ignore_errors=True)

@@ -572,6 +572,36 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path: Path, com
     assert not db.exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    ("sig", "code", "message"),
+    [(signal.SIGINT, 130, INTERRUPTED), (signal.SIGTERM, 143, TERMINATED)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_stops_a_long_query_at_once(
+    db: Path, sig: signal.Signals, code: int, message: str
+) -> None:
+    """DuckDB looks for a signal only between its tasks: this join, minutes of work, used to
+    run to its end after Ctrl-C, and past a CI timeout's grace period after SIGTERM."""
+    sql = "SELECT sum(a.range * b.range) FROM range(200000) AS a, range(100000) AS b"
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, "query", sql, "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": ""},
+    )
+    deadline = time.monotonic() + 20
+    while not _has_open(proc.pid, db) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(1.0)  # the join is running
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=30)  # the join alone takes minutes
+    finally:
+        proc.kill()
+    assert (proc.returncode, err.decode(), out.decode()) == (code, f"{message}\n", "")
+
+
 def test_ctrl_c_while_a_json_lines_file_streams_is_exit_130_not_a_read_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Path
 ) -> None:
