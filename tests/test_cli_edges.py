@@ -521,25 +521,40 @@ def _big_access_events(tmp_path: Path) -> Path:
     return big
 
 
+def _signalled(
+    args: list[str], busy_with: Path, sig: signal.Signals, settle: float, **env: str
+) -> tuple[int, str, str]:
+    """Run `leakaudit ARGS` in a process of its own, send `sig` once it has `busy_with` open
+    and `settle` seconds have passed; its exit code, stderr and stdout."""
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": "", **env},
+    )
+    deadline = time.monotonic() + 20
+    while (
+        not _has_open(proc.pid, busy_with) and proc.poll() is None and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+    time.sleep(settle)
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    return proc.returncode, err.decode(), out.decode()
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
 def test_ctrl_c_during_an_ingest_exits_130_and_leaves_the_database_as_it_was(
     tmp_path: Path, db: Path
 ) -> None:
     before = run_cli(["status", "--db", db]).stdout
     big = _big_access_events(tmp_path)
-    proc = subprocess.Popen(
-        [*LEAKAUDIT, "ingest", str(big), "--db", str(db), "-q"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": ""},
-    )
-    deadline = time.monotonic() + 20
-    while not _has_open(proc.pid, big) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # the ingest has begun reading; it takes seconds to finish
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert (proc.returncode, err.decode(), out.decode()) == (130, f"{INTERRUPTED}\n", "")
+    # settle: the ingest has begun reading; it takes seconds to finish
+    result = _signalled(["ingest", str(big), "--db", str(db), "-q"], big, signal.SIGINT, 0.2)
+    assert result == (130, f"{INTERRUPTED}\n", "")
     assert run_cli(["status", "--db", db]).stdout == before
 
 
@@ -555,19 +570,9 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tmp_path: Path, com
     args = (
         ["audit", str(big), "-q"] if command == "audit" else ["ingest", str(big), "--db", str(db)]
     )
-    proc = subprocess.Popen(
-        [*LEAKAUDIT, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": "", "TMPDIR": str(temp)},
-    )
-    deadline = time.monotonic() + 20
-    while not _has_open(proc.pid, big) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # reading has begun; the whole run takes seconds
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
-    assert (proc.returncode, err.decode(), out.decode()) == (143, f"{TERMINATED}\n", "")
+    # settle: reading has begun; the whole run takes seconds
+    result = _signalled(args, big, signal.SIGTERM, 0.2, TMPDIR=str(temp))
+    assert result == (143, f"{TERMINATED}\n", "")
     assert list(temp.iterdir()) == []
     assert not db.exists()
 
@@ -584,22 +589,9 @@ def test_a_signal_stops_a_long_query_at_once(
     """DuckDB looks for a signal only between its tasks: this join, minutes of work, used to
     run to its end after Ctrl-C, and past a CI timeout's grace period after SIGTERM."""
     sql = "SELECT sum(a.range * b.range) FROM range(200000) AS a, range(100000) AS b"
-    proc = subprocess.Popen(
-        [*LEAKAUDIT, "query", sql, "--db", str(db)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": ""},
-    )
-    deadline = time.monotonic() + 20
-    while not _has_open(proc.pid, db) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(1.0)  # the join is running
-    proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=30)  # the join alone takes minutes
-    finally:
-        proc.kill()
-    assert (proc.returncode, err.decode(), out.decode()) == (code, f"{message}\n", "")
+    # settle: the join is running; alone it takes minutes, longer than _signalled waits
+    result = _signalled(["query", sql, "--db", str(db)], db, sig, 1.0)
+    assert result == (code, f"{message}\n", "")
 
 
 def test_ctrl_c_while_a_json_lines_file_streams_is_exit_130_not_a_read_error(
