@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leakaudit.cli.commands import cli
 from leakaudit.errors import ConfigError, RuleError
 from leakaudit.rules import (
     RuleValidationError,
@@ -672,3 +676,205 @@ def test_a_duration_is_recorded_as_it_reads_back(value):
     """The run record and `rules show` write a duration as users write one; reading that text
     again gives the same duration (a sub-second `0.5s` was written `0s`)."""
     assert coerce_param("duration", format_param(value)) == value
+
+
+# -- files that are empty, unreadable, outside the pack or too deep --------------------------
+
+
+def test_an_empty_query_file_is_a_problem_at_the_sql_file(tmp_path):
+    """A 0-byte .sql file made its rule vanish: "all valid", one rule fewer in the audit."""
+    pack = copy_acme(tmp_path)
+    (pack / "ACM002.sql").write_text("")
+    assert problems_of(pack) == [f"{pack}/ACM002.sql:1: the SQL file is empty"]
+
+
+def _make_unreadable(path: Path, how: str) -> None:
+    path.unlink()
+    if how == "a directory":
+        path.mkdir()
+    elif how == "a dangling link":
+        path.symlink_to(path.with_name("nowhere"))
+    else:
+        path.write_text("id: X\n")
+        path.chmod(0)
+        if os.access(path, os.R_OK):
+            pytest.skip("permissions do not apply (root: run under setpriv without DAC caps)")
+
+
+@pytest.mark.parametrize(
+    ("name", "how", "message"),
+    [
+        ("ACM001.yml", "a directory", "ACM001.yml: cannot read the file: Is a directory"),
+        (
+            "ACM001.yml",
+            "a dangling link",
+            "ACM001.yml: cannot read the file: No such file or directory",
+        ),
+        ("ACM001.yml", "no permission", "ACM001.yml: cannot read the file: Permission denied"),
+        ("ACM002.sql", "a directory", "ACM002.sql: cannot read the file: Is a directory"),
+        ("ACM002.sql", "a dangling link", "ACM002.yml:16: query_file 'ACM002.sql' does not exist"),
+        ("ACM002.sql", "no permission", "ACM002.sql: cannot read the file: Permission denied"),
+        ("README", "no permission", "README: cannot read the file: Permission denied"),
+    ],
+)
+def test_an_unreadable_file_is_one_problem_naming_it(tmp_path, name, how, message):
+    """PermissionError was a traceback and exit 70; a directory or dangling link named like a
+    rule file was skipped, and its rule vanished."""
+    pack = copy_acme(tmp_path)
+    (pack / name).touch()
+    _make_unreadable(pack / name, how)
+    assert problems_of(pack) == [f"{pack}/{message}"]
+
+
+def test_an_unreadable_rule_file_fails_the_commands_with_exit_2(tmp_path):
+    pack = copy_acme(tmp_path)
+    (pack / "ACM001.yml").unlink()
+    (pack / "ACM001.yml").mkdir()
+    expected = f"{pack}/ACM001.yml: cannot read the file: Is a directory\n"
+    for args in (["rules", "validate", "--no-builtin"], ["rules", "test", "--no-builtin"]):
+        result = CliRunner().invoke(cli, [*args, str(pack)])
+        assert (result.exit_code, result.stderr) == (2, expected + "error: 1 problem in 1 file.\n")
+    result = CliRunner().invoke(cli, ["rules", "show", "ACM002", "--rules", str(pack)])
+    assert (result.exit_code, result.stderr.splitlines()[0]) == (2, expected.strip())
+
+
+@pytest.mark.parametrize(
+    ("query_file", "message"),
+    [
+        ("../outside.sql", "resolves outside the pack folder"),
+        ("linked.sql", "resolves outside the pack folder"),
+        ("{tmp}/outside.sql", "resolves outside the pack folder"),
+        (".hidden/ACM002.sql", "is in a hidden folder, which the pack's sha256 leaves out"),
+    ],
+)
+def test_a_query_file_must_be_a_file_of_the_pack(tmp_path, query_file, message):
+    """`query_file: ../../../etc/passwd` was read (its first line quoted in an error), and a
+    SQL file outside the pack (or hidden in it) was not covered by the pack's sha256."""
+    pack = copy_acme(tmp_path)
+    sql = (pack / "ACM002.sql").read_text()
+    (tmp_path / "outside.sql").write_text(sql)
+    (pack / "linked.sql").symlink_to(tmp_path / "outside.sql")
+    (pack / ".hidden").mkdir()
+    (pack / ".hidden" / "ACM002.sql").write_text(sql)
+    query_file = query_file.format(tmp=tmp_path)
+    edit(pack / "ACM002.yml", "query_file: ACM002.sql", f"query_file: {query_file}")
+    assert problems_of(pack) == [
+        f"{pack}/ACM002.yml:16: query_file {query_file!r} {message}; put the SQL file in the "
+        "pack's folder"
+    ]
+
+
+def test_a_query_file_in_a_sub_folder_of_the_pack_is_fine(tmp_path):
+    pack = copy_acme(tmp_path)
+    (pack / "sql").mkdir()
+    (pack / "ACM002.sql").rename(pack / "sql" / "ACM002.sql")
+    edit(pack / "ACM002.yml", "query_file: ACM002.sql", "query_file: sql/../sql/ACM002.sql")
+    assert problems_of(pack) == []
+
+
+def test_a_pack_in_a_hidden_folder_is_still_hashed(tmp_path):
+    """Hidden parts were judged on the absolute path: under `~/.config/` nothing was hashed."""
+    pack = copy_acme(tmp_path / ".config")
+    before = pack_sha256(pack)
+    edit(pack / "ACM002.sql", "more than one account", "several accounts")
+    assert pack_sha256(pack) != before
+
+
+@pytest.mark.parametrize("name", ["ACM001.yml", "pack.yml"])
+@pytest.mark.parametrize(
+    ("nesting", "line"),
+    [
+        ("x: " + "[" * 250 + "]" * 250 + "\n", 1),
+        ("x:\n" + "".join("  " * i + "-\n" for i in range(250)), 65),
+    ],
+    ids=["flow", "block"],
+)
+def test_deeply_nested_yaml_is_a_problem(tmp_path, name, nesting, line):
+    """About 250 levels of `[` were a RecursionError: a traceback and exit 70."""
+    pack = copy_acme(tmp_path)
+    text = (pack / name).read_text()
+    (pack / name).write_text(nesting + text)
+    assert problems_of(pack) == [
+        f"{pack}/{name}:{line}: invalid YAML: nested too deeply (more than 64 levels)"
+    ]
+
+
+def test_deeply_nested_sql_is_a_problem(tmp_path):
+    """DuckDB accepts `1+1+…` 400 times; its parse tree was deeper than Python's stack."""
+    pack = copy_acme(tmp_path)
+    (pack / "ACM002.sql").write_text("SELECT " + "1 + " * 400 + "1")
+    assert problems_of(pack) == [f"{pack}/ACM002.sql:1: the SQL is nested too deeply to check"]
+
+
+def test_an_empty_pack_yml_is_reported_after_another_packs_problems(tmp_path):
+    """An empty pack.yml was reported only when no other pack had a problem before it."""
+    first = copy_acme(tmp_path, "a_first")
+    edit(first / "ACM001.yml", "severity: high", "severity: severe")
+    second = copy_acme(tmp_path, "b_second")
+    (second / "pack.yml").write_text("")
+    assert problems_of(tmp_path)[1:] == [
+        f"{second}/pack.yml:1: pack.yml must be a mapping with name, version and description"
+    ]
+
+
+# -- ids and names ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule_id", ["[bold]ACM001", "ACM001\x1b[31m", "ACM 001", "1ACM", "_A"])
+def test_a_rule_id_is_a_plain_word(tmp_path, rule_id):
+    """Ids flow into SARIF rule ids, JUnit names and `--rule`: no markup, spaces or controls."""
+    pack = copy_acme(tmp_path)
+    edit(pack / "ACM001.yml", "id: ACM001", f"id: {json.dumps(rule_id)}")
+    (pack / "ACM001.yml").rename(pack / f"{rule_id}.yml")
+    assert problems_of(pack) == [
+        f"{pack}/{rule_id}.yml:1: rule id {rule_id!r} must start with a letter and hold only "
+        "letters, digits, '_', '.' and '-'"
+    ]
+
+
+@pytest.mark.parametrize("name", ["[red]acme", "acme\x1b[1m", "ac me", "-acme"])
+def test_a_pack_name_is_a_plain_word(tmp_path, name):
+    pack = copy_acme(tmp_path)
+    edit(pack / "pack.yml", "name: acme", f"name: {json.dumps(name)}")
+    assert problems_of(pack) == [
+        f"{pack}/pack.yml:1: pack name {name!r} must start with a letter and hold only "
+        "letters, digits, '_', '.' and '-'"
+    ]
+
+
+def test_ids_and_names_may_hold_dots_dashes_and_underscores(tmp_path):
+    pack = copy_acme(tmp_path)
+    edit(pack / "pack.yml", "name: acme", "name: acme_site-2.0")
+    edit(pack / "ACM001.yml", "id: ACM001", "id: ACM.site-export_1")
+    (pack / "ACM001.yml").rename(pack / "ACM.site-export_1.yml")
+    packs = load_packs([pack], builtin=False)
+    assert [(p.name, [r.id for r in p.rules]) for p in packs] == [
+        ("acme_site-2.0", ["ACM.site-export_1", "ACM002"])
+    ]
+
+
+# -- where a syntax error is ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        (
+            "ACM002.sql",
+            "    GROUP BY device_id",
+            "    GROUP BY BY device_id",
+            'ACM002.sql:7: the SQL does not parse: syntax error at or near "device_id"',
+        ),
+        (
+            "ACM001.yml",
+            "  FROM access_events AS e",
+            "  FROM FROM access_events AS e",
+            'ACM001.yml:37: the SQL does not parse: syntax error at or near "FROM"',
+        ),
+    ],
+)
+def test_a_syntax_error_points_at_its_line(tmp_path, file, old, new, message):
+    """A parser error pointed at the SQL's first line, wherever the error was."""
+    pack = copy_acme(tmp_path)
+    edit(pack / file, old, new)
+    assert problems_of(pack) == [f"{pack}/{message}"]

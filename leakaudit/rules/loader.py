@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import string
 from collections.abc import Iterable, Iterator
@@ -58,6 +59,13 @@ TEST_KEYS = {"name", "params", "tables", "findings"}
 EVENT_TS = "event_ts"
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Rule ids and pack names become SARIF rule ids, JUnit names, file stems and `--rule`/`--pack`
+# arguments: plain words only, no spaces, control characters or markup.
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_ID_FORM = "start with a letter and hold only letters, digits, '_', '.' and '-'"
+# Far deeper than any rule file; PyYAML composes recursively, and ~250 levels of `[` would
+# otherwise end in a RecursionError instead of a problem at the file.
+MAX_YAML_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,22 @@ class _LineLoader(yaml.SafeLoader):
     """
 
     duplicates: list[tuple[int, str]]
+    depth: int = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Refuse nesting deeper than MAX_YAML_DEPTH, at the line where it gets too deep."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested too deeply (more than {MAX_YAML_DEPTH} levels)",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Mapping:  # type: ignore[override]
         self.flatten_mapping(node)
@@ -144,12 +168,19 @@ _LineLoader.yaml_implicit_resolvers = {
 }
 
 
+def _unreadable(path: Path, exc: OSError | UnicodeDecodeError, what: str = "file") -> Problem:
+    """A file (or folder) that cannot be read, with the OS's reason ("Permission denied",
+    "Is a directory") or the decoder's: a problem of the pack, never a traceback."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return Problem(str(path), None, f"cannot read the {what}: {reason}")
+
+
 def read_yaml(path: Path, problems: list[Problem]) -> Any:
     """Parse one YAML file; syntax errors and duplicate keys become problems, never raise."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(str(path), None, f"cannot read the file: {exc}"))
+        problems.append(_unreadable(path, exc))
         return None
     loader = _LineLoader(text)
     loader.duplicates = []
@@ -187,27 +218,40 @@ def find_pack_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and (p / PACK_FILE).is_file())
 
 
+def _hashed(rel: Path) -> bool:
+    """Whether a file at `rel` inside a pack counts in its sha256 (not hidden, not a cache).
+
+    Judged on the path inside the pack: a pack under `~/.config/` is still hashed.
+    """
+    return not any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+
+
 def pack_sha256(pack_dir: Path) -> str:
-    """Hash of a pack's files (sorted relative paths and contents): provenance of a run."""
+    """Hash of a pack's files (sorted relative paths and contents): provenance of a run.
+
+    Raises RuleError naming the first file that cannot be read.
+    """
     digest = hashlib.sha256()
     files = sorted(
-        p
-        for p in pack_dir.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") or part == "__pycache__" for part in p.parts)
+        p for p in pack_dir.rglob("*") if p.is_file() and _hashed(p.relative_to(pack_dir))
     )
     for file in files:
         rel = file.relative_to(pack_dir).as_posix()
+        try:
+            content = file.read_bytes()
+        except OSError as exc:
+            problem = _unreadable(file, exc)
+            raise RuleError(problem.message, problem.path) from exc
         digest.update(rel.encode("utf-8") + b"\0")
-        digest.update(file.read_bytes() + b"\0")
+        digest.update(content + b"\0")
     return digest.hexdigest()
 
 
 def rule_files(pack_dir: Path) -> list[Path]:
+    """Every entry named like a rule file, files or not: a directory or dangling link named
+    `X.yml` is reported as unreadable instead of its rule vanishing without a word."""
     return sorted(
-        p
-        for p in pack_dir.iterdir()
-        if p.is_file() and p.suffix in (".yml", ".yaml") and p.name != PACK_FILE
+        p for p in pack_dir.iterdir() if p.suffix in (".yml", ".yaml") and p.name != PACK_FILE
     )
 
 
@@ -262,9 +306,12 @@ def load_pack_dir(pack_dir: Path, problems: list[Problem], builtin: bool = False
     """One pack directory: its pack.yml and every rule file, checked file by file."""
     meta_path = pack_dir / PACK_FILE
     check = _FileCheck(meta_path, problems)
+    before = len(problems)
     meta = read_yaml(meta_path, problems)
     if not isinstance(meta, _Mapping):
-        if meta is not None or not problems:
+        # An empty pack.yml (None, no problem of its own) must not vanish because another
+        # pack had problems before it.
+        if meta is not None or len(problems) == before:
             check.add(1, "pack.yml must be a mapping with name, version and description")
         return None
     check.unknown_keys(meta, PACK_KEYS, "pack.yml")
@@ -278,18 +325,32 @@ def load_pack_dir(pack_dir: Path, problems: list[Problem], builtin: bool = False
                 message += f"; YAML read this unquoted value as {meta[key]!r}: put it in quotes"
             check.add(check.at(meta, key), message)
     name = str(meta.get("name") or pack_dir.name)
+    if isinstance(meta.get("name"), str) and meta["name"].strip() and not _ID.fullmatch(name):
+        check.add(check.at(meta, "name"), f"pack name {name!r} must {_ID_FORM}")
     rules = []
-    for path in rule_files(pack_dir):
+    try:
+        paths = rule_files(pack_dir)
+    except OSError as exc:
+        problems.append(_unreadable(pack_dir, exc, "folder"))
+        paths = []
+    for path in paths:
         rule = load_rule_file(path, name, problems, builtin=builtin)
         if rule is not None:
             rules.append(rule)
+    try:
+        sha256 = pack_sha256(pack_dir)
+    except RuleError as exc:
+        # An unreadable rule file is already reported; another file of the pack is not.
+        if not any(p.path == exc.path for p in problems):
+            problems.append(Problem(str(exc.path), None, exc.message))
+        sha256 = ""
     return Pack(
         name=name,
         version=str(meta.get("version", "")),
         description=str(meta.get("description") or ""),
         rules=tuple(rules),
         path=pack_dir,
-        sha256=pack_sha256(pack_dir),
+        sha256=sha256,
         builtin=builtin,
     )
 
@@ -308,6 +369,8 @@ def load_rule_file(
         return None
     check.unknown_keys(data, RULE_KEYS, "a rule")
     rule_id = check.text(data, "id")
+    if rule_id and not _ID.fullmatch(rule_id):
+        check.add(check.at(data, "id"), f"rule id {rule_id!r} must {_ID_FORM}")
     if rule_id and rule_id != path.stem:
         check.add(
             check.at(data, "id"),
@@ -467,10 +530,41 @@ def _query(check: _FileCheck, data: _Mapping, path: Path) -> tuple[str, Path | N
         check.add(check.at(data, "query_file"), "'query_file' must be a file name")
         return "", None
     sql_path = path.parent / file
-    if not sql_path.is_file():
+    refused = _outside_pack(sql_path, path.parent)
+    if refused:
+        check.add(
+            check.at(data, "query_file"),
+            f"query_file {file!r} {refused}; put the SQL file in the pack's folder",
+        )
+        return "", None
+    try:
+        sql = sql_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         check.add(check.at(data, "query_file"), f"query_file {file!r} does not exist")
         return "", None
-    return sql_path.read_text(encoding="utf-8"), sql_path
+    except (OSError, UnicodeDecodeError) as exc:
+        check.problems.append(_unreadable(sql_path, exc))
+        return "", None
+    if not sql:
+        check.problems.append(Problem(str(sql_path), 1, "the SQL file is empty"))
+        return "", None
+    return sql, sql_path
+
+
+def _outside_pack(sql_path: Path, pack_dir: Path) -> str:
+    """Why a query_file is not one of the pack's own files, or "" when it is.
+
+    Checked before anything is read: a pack under review must not make `rules validate` read
+    (and quote) /etc/passwd, and the pack's sha256 covers only its own, unhidden files.
+    Links are followed (realpath: a link loop is left for the read to report).
+    """
+    home = Path(os.path.realpath(pack_dir))
+    target = Path(os.path.realpath(sql_path))
+    if not target.is_relative_to(home):
+        return "resolves outside the pack folder"
+    if not _hashed(target.relative_to(home)):
+        return "is in a hidden folder, which the pack's sha256 leaves out"
+    return ""
 
 
 def _check_reason(check: _FileCheck, data: _Mapping, reason: str, entities: Iterable[str]):
@@ -625,31 +719,51 @@ def _walk_parameters(node: Any) -> Iterator[tuple[str, int]]:
             yield from _walk_parameters(value)
 
 
+class SqlShapeError(ValueError):
+    """The SQL is not exactly one SELECT; `line` (from 1) is where DuckDB's parser stopped."""
+
+    def __init__(self, message: str, line: int = 1):
+        super().__init__(message)
+        self.line = line
+
+
+def _line_at(sql: str, offset: int) -> int:
+    """Line (from 1) of a byte offset into `sql`, as DuckDB's parser counts positions."""
+    return sql.encode("utf-8")[:offset].count(b"\n") + 1
+
+
 def sql_parameters(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
     """The `$name` parameters of one SELECT and the line (from 1) each first appears on.
 
     Read from DuckDB's own parse tree (`json_serialize_sql`), never with a regex, so a `$` in
     a string literal or comment is not a parameter.
 
-    Raises ValueError with DuckDB's reason when the text is not exactly one SELECT statement.
+    Raises SqlShapeError with DuckDB's reason, at the line of its error position, when the
+    text is not exactly one SELECT statement.
     """
     row = con.execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
-    tree = json.loads(row[0]) if row else {"error": True, "error_message": "no result"}
+    try:
+        tree = json.loads(row[0]) if row else {"error": True, "error_message": "no result"}
+        found = list(_walk_parameters(tree.get("statements", [])[:1]))
+    except RecursionError:
+        # `1+1+…` 400 times is a tree deeper than Python's stack, though DuckDB accepts it.
+        raise SqlShapeError("the SQL is nested too deeply to check") from None
     if tree.get("error"):
         message = tree.get("error_message", "cannot parse")
         if tree.get("error_type") == "not implemented":
             message = "the query must be a single SELECT statement (" + message + ")"
         else:
             message = "the SQL does not parse: " + message
-        raise ValueError(message)
+        position = str(tree.get("position", ""))
+        raise SqlShapeError(message, _line_at(sql, int(position)) if position.isdigit() else 1)
     statements = tree.get("statements", [])
     if len(statements) != 1:
-        raise ValueError(
+        raise SqlShapeError(
             f"the query must be exactly one SELECT statement; it has {len(statements)}"
         )
     lines: dict[str, int] = {}
-    for name, offset in sorted(_walk_parameters(statements[0]), key=lambda p: p[1]):
-        lines.setdefault(name, sql.encode("utf-8")[:offset].count(b"\n") + 1)
+    for name, offset in sorted(found, key=lambda p: p[1]):
+        lines.setdefault(name, _line_at(sql, offset))
     for entry in statements[0].get("named_param_map", []):
         lines.setdefault(str(entry["key"]), 1)
     return lines
@@ -694,8 +808,9 @@ def check_rule_sql(con: duckdb.DuckDBPyConnection, rule: Rule, problems: list[Pr
     data_path, base = _sql_location(rule)
     try:
         used_at = sql_parameters(con, rule.query)
-    except ValueError as exc:
-        problems.append(Problem(data_path, base, str(exc)))
+    except SqlShapeError as exc:
+        line = base + exc.line - 1 if base is not None else None
+        problems.append(Problem(data_path, line, str(exc)))
         return
     used = set(used_at)
     positional = sorted(p for p in used if p.isdigit())
@@ -830,7 +945,13 @@ def load_all(
     seen_dirs = {pack.path.resolve() for pack in loaded if pack.path is not None}
     for raw in dirs:
         root = Path(raw)
-        pack_dirs = find_pack_dirs(root)
+        try:
+            pack_dirs = find_pack_dirs(root)
+        except OSError as exc:
+            # A pack folder without search permission fails on its pack.yml, else on `root`.
+            where = Path(exc.filename or root)
+            problems.append(_unreadable(where, exc, "folder" if where == root else "file"))
+            continue
         if not pack_dirs:
             reason = "is not a directory" if not root.is_dir() else "holds no rule pack"
             problems.append(
