@@ -133,7 +133,7 @@ def test_cmd(
     With DIRs only the rules of those packs are tested. Exit 0 when all pass, 1 when a test
     fails, 2 when a rule is invalid.
     """
-    packs = _load(dirs, builtin, override)
+    loaded = packs = _load(dirs, builtin, override)
     if dirs:
         # The packs found under DIRS, built-in ones too: in a checkout `rules/` is the
         # built-in folder itself, and its packs load once, as built-in.
@@ -141,7 +141,13 @@ def test_cmd(
         packs = [p for p in packs if p.path and _under(p.path.resolve(), roots)]
     # Checked against the packs under test: `--rule LAM001` with a custom DIR tested nothing
     # and passed.
+    tested = {r.id for r in all_rules(packs)}
     for rule_id in rule_ids:
+        if rule_id not in tested and rule_id in {r.id for r in all_rules(loaded)}:
+            raise ConfigError(
+                f"Rule {rule_id} is not in the packs under {', '.join(dirs)}, which are the "
+                "ones tested; leave out DIRS to test it, or name its pack's folder."
+            )
         find_rule(packs, rule_id)
     if not all_rules(packs):
         raise ConfigError(
