@@ -1,12 +1,14 @@
 """Ctrl-C and SIGTERM stop a running DuckDB statement at once, not when it finishes.
 
 Python runs a signal handler only when the main thread is back in Python; DuckDB checks for
-it only between its tasks, so a long task (a big join in `leakaudit query`) ran to its end,
-and a CI timeout's grace period could run out before the cleanup. Here the C-level handler
-also writes the signal to a pipe (`signal.set_wakeup_fd`); a watcher thread then interrupts
-every open connection, the statement fails at once, and the Python handler raises
+it only between its tasks (and does not always stop then), so a long task (a big join in
+`leakaudit query`) ran to its end, and a CI timeout's grace period could run out before the
+cleanup. The CLI (`enable()`) has the C-level handler also write each signal to a pipe
+(`signal.set_wakeup_fd`); a watcher thread reads it and, for SIGINT and SIGTERM only,
+interrupts every open connection. The statement fails at once and the Python handler raises
 KeyboardInterrupt as before (exit 130 or 143, cleanup included). An interrupt that lands
-between statements sets nothing that lasts: DuckDB clears it when the next one starts.
+between statements does not last; one that lands on the rollback after the handler is met
+by a second rollback (`Store.transaction`). Library use (notebooks) is left alone.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ import threading
 
 import duckdb
 
+STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
+
 _lock = threading.Lock()
 _connections: set[duckdb.DuckDBPyConnection] = set()
-_installed = False
+_enabled = False
 
 
 def _watch(read_fd: int) -> None:
-    while os.read(read_fd, 512):
+    while data := os.read(read_fd, 512):
+        if not STOPS.intersection(data):
+            continue  # SIGCHLD, SIGWINCH, … with a Python handler: not a stop
         with _lock:
             open_now = list(_connections)
         for con in open_now:
@@ -32,14 +38,12 @@ def _watch(read_fd: int) -> None:
                 con.interrupt()
 
 
-def _install() -> bool:
-    """The wakeup pipe and its watcher, once per process, from the main thread only (where
-    signals are handled), and never over a wakeup fd someone else set (an event loop)."""
-    global _installed
-    if _installed:
-        return True
-    if threading.current_thread() is not threading.main_thread():
-        return False
+def enable() -> None:
+    """Install the wakeup pipe and its watcher: once, from the main thread (where signals are
+    handled), never over a wakeup fd someone else set (an event loop)."""
+    global _enabled
+    if _enabled or threading.current_thread() is not threading.main_thread():
+        return
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
     previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
@@ -47,17 +51,16 @@ def _install() -> bool:
         signal.set_wakeup_fd(previous)
         os.close(read_fd)
         os.close(write_fd)
-        return False
+        return
     watcher = threading.Thread(target=_watch, args=(read_fd,), name="la-interrupts", daemon=True)
     watcher.start()
-    _installed = True
-    return True
+    _enabled = True
 
 
 def watch(con: duckdb.DuckDBPyConnection) -> None:
-    """Interrupt `con`'s running statement when SIGINT or SIGTERM arrives."""
+    """Interrupt `con`'s running statement on a stop signal (once `enable()` was called)."""
     with _lock:
-        if _install():
+        if _enabled:
             _connections.add(con)
 
 

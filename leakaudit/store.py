@@ -359,7 +359,11 @@ class Store:
         try:
             yield self.con
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.InterruptException:
+                # A stop signal's interrupt that reached DuckDB only now: roll back again.
+                self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
 

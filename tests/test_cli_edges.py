@@ -594,6 +594,64 @@ def test_a_signal_stops_a_long_query_at_once(
     assert result == (code, f"{message}\n", "")
 
 
+WATCHED_QUERY = """
+import os, signal, sys, threading, time
+from leakaudit import interrupts
+from leakaudit.store import Store
+interrupts.enable()
+signal.signal(signal.SIGUSR1, lambda *_: None)
+def poke():
+    for _ in range(20):
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGUSR1)
+with Store.open(":memory:") as store:
+    threading.Thread(target=poke).start()
+    start = time.monotonic()
+    total = store.con.execute(
+        "SELECT sum(a.range * b.range) FROM range(30000) AS a, range(30000) AS b"
+    ).fetchall()[0][0]
+    print(total, time.monotonic() - start > 1.0)
+"""
+
+
+def test_only_a_stop_signal_interrupts_a_statement() -> None:
+    """The watcher hears every signal with a Python handler; a SIGUSR1 (or SIGCHLD,
+    SIGWINCH) that interrupted the running statement would fail it for nothing."""
+    proc = subprocess.run(
+        [sys.executable, "-c", WATCHED_QUERY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    # The join ran through the twenty signals (it outlasts them), and gave its sum.
+    assert proc.stdout == f"{sum(range(30000)) ** 2} True\n"
+
+
+def test_a_rollback_an_interrupt_reaches_is_done_again(tmp_path: Path) -> None:
+    """A stop signal's interrupt can reach DuckDB just as the handler's rollback starts."""
+
+    class LateInterrupt:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self.con, self.cut = con, False
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql == "ROLLBACK" and not self.cut:
+                self.cut = True
+                raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+            return self.con.execute(sql, *args)
+
+    with Store.open(str(tmp_path / "a.duckdb")) as store:
+        real = store.con
+        store.con = LateInterrupt(real)  # type: ignore[assignment]
+        with pytest.raises(KeyboardInterrupt), store.transaction() as con:
+            con.execute("CREATE TABLE t AS SELECT 1 AS a")
+            raise KeyboardInterrupt
+        store.con = real
+        assert "t" not in {r[0] for r in real.execute("SHOW TABLES").fetchall()}
+
+
 def test_ctrl_c_while_a_json_lines_file_streams_is_exit_130_not_a_read_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db: Path
 ) -> None:

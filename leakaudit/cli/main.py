@@ -13,6 +13,7 @@ import sys
 from types import FrameType
 from typing import BinaryIO, TextIO
 
+from leakaudit import interrupts
 from leakaudit.errors import StopSignal, stop_message_and_code
 
 
@@ -100,6 +101,7 @@ def main() -> None:
     hold_closed_streams()
     sys.stderr = TolerantWriter(sys.stderr)
     signal.signal(signal.SIGTERM, _terminate)
+    interrupts.enable()
     try:
         from leakaudit.cli.commands import cli
     except KeyboardInterrupt:
