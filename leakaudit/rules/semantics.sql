@@ -19,17 +19,19 @@ CREATE OR REPLACE TEMP MACRO iso_utc(t) AS
 -- (unknown, like a missing one): a word such as N/A, none or unknown, a serial with no letter
 -- or digit but 0 (0, -, ?), a MAC that is not hex digits once its separators are gone, or is
 -- only 0s or only Fs. Otherwise every camera registered with serial N/A would be one unit.
+CREATE OR REPLACE TEMP MACRO serial_text(serial) AS upper(trim(serial));
 CREATE OR REPLACE TEMP MACRO unit_serial(serial) AS
     CASE
-        WHEN NOT regexp_full_match(
-            upper(trim(serial)), 'N/?A|NONE|NULL|NIL|UNKNOWN|UNDEFINED|TBD|[^1-9\pL]*'
-        )
-            THEN upper(trim(serial))
+        WHEN NOT regexp_full_match(serial_text(serial), 'N/?A|NONE|NULL|NIL|UNKNOWN|UNDEFINED|TBD')
+            AND NOT regexp_full_match(replace(serial_text(serial), '0', ''), '[^\pL\pN]*')
+            THEN serial_text(serial)
     END;
 CREATE OR REPLACE TEMP MACRO mac_digits(mac) AS lower(regexp_replace(mac, '[\s:.\-_]', '', 'g'));
 CREATE OR REPLACE TEMP MACRO unit_mac(mac) AS
     CASE
-        WHEN regexp_full_match(mac_digits(mac), '[0-9a-f]*[1-9a-e][0-9a-f]*') THEN mac_digits(mac)
+        WHEN regexp_full_match(mac_digits(mac), '[0-9a-f]+')
+            AND NOT regexp_full_match(mac_digits(mac), '0+|f+')
+            THEN mac_digits(mac)
     END;
 
 -- One row per registry binding of a device to an account: owner(D, t) holds for account_id
