@@ -737,6 +737,14 @@ def test_an_unreadable_file_is_one_problem_naming_it(tmp_path, monkeypatch, name
     assert problems_of(pack) == [f"{pack}/{message}"]
 
 
+def test_an_editors_lock_link_beside_a_rule_is_not_a_rule(tmp_path):
+    # Emacs keeps `.#FILE.yml -> user@host.pid:time`, a dangling link, while a buffer has
+    # unsaved edits: validating the pack must not fail on it.
+    pack = copy_acme(tmp_path)
+    (pack / ".#ACM001.yml").symlink_to("root@host.12345:1733600000")
+    assert problems_of(pack) == []
+
+
 def test_an_unreadable_rule_file_fails_the_commands_with_exit_2(tmp_path):
     pack = copy_acme(tmp_path)
     (pack / "ACM001.yml").unlink()

@@ -249,9 +249,12 @@ def pack_sha256(pack_dir: Path) -> str:
 
 def rule_files(pack_dir: Path) -> list[Path]:
     """Every entry named like a rule file, files or not: a directory or dangling link named
-    `X.yml` is reported as unreadable instead of its rule vanishing without a word."""
+    `X.yml` is reported as unreadable instead of its rule vanishing without a word. Hidden
+    entries are not rules (an editor's lock link `.#X.yml`, a swap file), as for the sha256."""
     return sorted(
-        p for p in pack_dir.iterdir() if p.suffix in (".yml", ".yaml") and p.name != PACK_FILE
+        p
+        for p in pack_dir.iterdir()
+        if p.suffix in (".yml", ".yaml") and p.name != PACK_FILE and _hashed(Path(p.name))
     )
 
 
