@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -318,3 +319,34 @@ def test_dash_as_output_is_refused_not_a_file_named_dash(runner, saved, tmp_path
         "-o and give --format FORMAT.\n",
     )
     assert not (tmp_path / "-").exists()
+
+
+def test_a_value_too_deep_to_render_is_exit_2_not_a_traceback(runner, saved, tmp_path) -> None:
+    # Deep enough that loading or rendering recurses past Python's limit (which of the two
+    # depends on the stack the CLI is called from): it was exit 70 with a traceback.
+    data = json.loads(saved.read_bytes())
+    deep: list = ["x"]
+    for _ in range(950):
+        deep = [deep]
+    data["findings"][0]["evidence"][0]["row"]["note"] = deep
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(data))
+    result = runner.invoke(cli, ["report", str(path), "--format", "json"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"error: {path}: Not a findings document")
+    assert result.stderr.endswith(" nested too deeply.\n") and result.stderr.count("\n") == 1
+
+
+def test_a_render_that_recurses_too_deep_is_exit_2(runner, saved, monkeypatch) -> None:
+    def too_deep(*args: object) -> bytes:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    reporters = load_reporters()
+    monkeypatch.setitem(reporters, "json", dataclasses.replace(reporters["json"], render=too_deep))
+    result = runner.invoke(cli, ["report", str(saved), "--format", "json"])
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"error: {saved}: Not a findings document leakaudit can render: a value in it is "
+        "nested too deeply.\n",
+    )

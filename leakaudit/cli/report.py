@@ -83,4 +83,11 @@ def report(
     No database is needed. Exit codes: 0 reports written, 2 unreadable document or bad flags.
     """
     emitter = Emitter(outputs, fmt, redact_flag, redact_key, {findings: "an input file"})
-    emitter.emit(load_document(findings), summary=not outputs)
+    document = load_document(findings)
+    try:
+        emitter.emit(document, summary=not outputs)
+    except RecursionError as exc:  # an evidence value nested ~1,000 deep loads, yet renders not
+        raise InputError(
+            "Not a findings document leakaudit can render: a value in it is nested too deeply.",
+            findings,
+        ) from exc
