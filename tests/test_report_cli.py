@@ -325,12 +325,9 @@ def test_a_value_too_deep_to_render_is_exit_2_not_a_traceback(runner, saved, tmp
     # Deep enough that loading or rendering recurses past Python's limit (which of the two
     # depends on the stack the CLI is called from): it was exit 70 with a traceback.
     data = json.loads(saved.read_bytes())
-    deep: list = ["x"]
-    for _ in range(950):
-        deep = [deep]
-    data["findings"][0]["evidence"][0]["row"]["note"] = deep
-    path = tmp_path / "deep.json"
-    path.write_text(json.dumps(data))
+    data["findings"][0]["evidence"][0]["row"]["note"] = "DEEP"
+    path = tmp_path / "deep.json"  # written as text: json.dumps would hit the limit itself
+    path.write_text(json.dumps(data).replace('"DEEP"', "[" * 950 + '"x"' + "]" * 950))
     result = runner.invoke(cli, ["report", str(path), "--format", "json"])
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.startswith(f"error: {path}: Not a findings document")

@@ -182,17 +182,6 @@ def test_test_unknown_rule_is_exit_2():
     )
 
 
-def test_test_of_a_built_in_rule_with_a_custom_dir_says_where_it_is():
-    # "Unknown rule 'LAS004'" sent people looking for a typo in a rule that exists.
-    result = run("rules", "test", str(ACME), "--rule", "LAS004")
-    assert (result.exit_code, result.stdout, result.stderr) == (
-        2,
-        "",
-        f"error: Rule LAS004 is not in the packs under {ACME}, which are the ones tested; "
-        "leave out DIRS to test it, or name its pack's folder.\n",
-    )
-
-
 def test_list():
     result = run("rules", "list", "--no-builtin", "--rules", str(ACME))
     assert (result.exit_code, result.stderr) == (0, "")

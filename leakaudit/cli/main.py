@@ -13,7 +13,6 @@ import sys
 from types import FrameType
 from typing import BinaryIO, TextIO
 
-from leakaudit import interrupts
 from leakaudit.errors import StopSignal, stop_message_and_code
 
 
@@ -101,8 +100,11 @@ def main() -> None:
     hold_closed_streams()
     sys.stderr = TolerantWriter(sys.stderr)
     signal.signal(signal.SIGTERM, _terminate)
-    interrupts.enable()
     try:
+        # Imported here, where a Ctrl-C while DuckDB loads is caught (no traceback).
+        from leakaudit import interrupts
+
+        interrupts.enable()
         from leakaudit.cli.commands import cli
     except KeyboardInterrupt:
         message, code = stop_message_and_code()
