@@ -20,7 +20,7 @@ from leakaudit.errors import ConfigError, ExitCode, InputError, QueryError, one_
 from leakaudit.findings import SEVERITIES, FindingsDocument, InputRecord, RuleOutcome, RunRecord
 from leakaudit.ingest import IngestReport, ingest_paths
 from leakaudit.progress import Progress
-from leakaudit.rules import load_packs, parse_param_overrides, run_rules
+from leakaudit.rules import load_packs, parse_param_overrides, run_rules, select_packs
 from leakaudit.rules.engine import missing_tables, quote_ident
 from leakaudit.rules.model import Pack
 from leakaudit.schema import TABLES
@@ -268,9 +268,10 @@ def audit(
         raise ConfigError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}.")
     # When the run starts, and a bad SOURCE_DATE_EPOCH refused before any work.
     started_at = run_started_at()
-    loaded = load_packs(rule_dirs, override=override, packs=packs, rules=rules, exclude=exclude)
-    selected = bool(packs or rules or exclude)
-    everything = load_packs(rule_dirs, override=override) if selected and params else []
+    # Loaded (and validated) once; the selection is taken from all of them, so --param can
+    # tell a rule left out of the run from a typo.
+    everything = load_packs(rule_dirs, override=override)
+    loaded = select_packs(everything, packs=packs, rules=rules, exclude=exclude)
     overrides = parse_param_overrides(list(params), loaded, everything)
     if not inputs and db is not None and str(db) == MEMORY:
         # A fresh in-memory database holds nothing: the audit would pass any --fail-on gate.

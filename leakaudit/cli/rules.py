@@ -142,8 +142,9 @@ def test_cmd(
     # Checked against the packs under test: `--rule LAM001` with a custom DIR tested nothing
     # and passed.
     tested = {r.id for r in all_rules(packs)}
+    known = {r.id for r in all_rules(loaded)}
     for rule_id in rule_ids:
-        if rule_id not in tested and rule_id in {r.id for r in all_rules(loaded)}:
+        if rule_id not in tested and rule_id in known:
             raise ConfigError(
                 f"Rule {rule_id} is not in the packs under {', '.join(dirs)}, which are the "
                 "ones tested; leave out DIRS to test it, or name its pack's folder."

@@ -36,6 +36,7 @@ __all__ = [
     "parse_param_overrides",
     "run_rule",
     "run_rules",
+    "select_packs",
     "validate",
 ]
 
@@ -66,6 +67,17 @@ def load_packs(
     loaded, problems = load_all(dirs, builtin=builtin, override=override)
     if problems:
         raise RuleValidationError(problems)
+    return select_packs(loaded, packs=packs, rules=rules, exclude=exclude)
+
+
+def select_packs(
+    loaded: Sequence[Pack],
+    *,
+    packs: Sequence[str] | None = None,
+    rules: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+) -> list[Pack]:
+    """The rules of `loaded` that --pack, --rule and --exclude keep (see `load_packs`)."""
     pack_names = {p.name for p in loaded}
     rule_ids = {r.id for p in loaded for r in p.rules}
     _check_names("pack", packs, pack_names)
