@@ -152,10 +152,9 @@ SELECT
     device_id,
     min(captured_at) AS captured_at
 FROM media
-WHERE media_id IN (
-    SELECT media_id FROM media GROUP BY media_id HAVING count(DISTINCT device_id) > 1
-)
-GROUP BY media_id, device_id;
+GROUP BY media_id, device_id
+-- one scan of media: the groups of ids that another device's group shares
+QUALIFY count(*) OVER (PARTITION BY media_id) > 1;
 
 -- The scope of a customer action. An action SPEC §1 does not name has scope 'unknown': only
 -- an owner, or a share of scope '*', makes it legitimate (docs/semantics.md).
