@@ -336,7 +336,7 @@ def test_load_packs_raises_with_every_problem():
         (
             "title: An account",
             "title: [An account",
-            "ACM001.yml:3: invalid YAML: expected ',' or ']', but got ':'",
+            "ACM001.yml:3: invalid YAML: did not find expected ',' or ']'",
         ),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None,
