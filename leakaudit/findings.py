@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -107,6 +107,14 @@ class Evidence:
     source_line: int
     row: dict[str, Any] = field(default_factory=dict)  # the rule's evidence columns, JSON-able
 
+    def to_dict(self) -> dict[str, Any]:
+        """Field by field, not `asdict`: its deep copy took a second on 24,000 evidence rows."""
+        return {
+            "source_file": self.source_file,
+            "source_line": self.source_line,
+            "row": dict(self.row),
+        }
+
 
 @dataclass(frozen=True)
 class Exposure:
@@ -118,7 +126,7 @@ class Exposure:
     items_viewed: int | None = None
 
     def to_dict(self) -> dict[str, int]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
 
 
 @dataclass
@@ -158,7 +166,7 @@ class Finding:
             "event_count": self.event_count,
             "entities": self.entities,
             "exposure": self.exposure.to_dict(),
-            "evidence": [asdict(e) for e in self.evidence],
+            "evidence": [e.to_dict() for e in self.evidence],
             "status": self.status,
         }
 
