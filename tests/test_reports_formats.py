@@ -30,7 +30,7 @@ from leakaudit.reports.html import (
     checked_svg,
     incident_spans,
 )
-from leakaudit.reports.sarif import GITHUB_MAX_RESULTS, SECURITY_SEVERITY
+from leakaudit.reports.sarif import GITHUB_MAX_RESULTS, SECURITY_SEVERITY, artifact_location
 from leakaudit.reports.textsafe import utf8_bytes
 
 BASE = Path("/srv/audit")
@@ -558,3 +558,14 @@ def test_renderers_survive_undecodable_input(fmt) -> None:
     assert "undecodable byte \ufffd" in text
     for s in HOSTILE_STRINGS[:2]:
         assert s not in text or fmt in ("sarif", "ocsf")  # JSON keeps them as inert strings
+
+
+def test_sarif_backslash_in_a_file_name_stays_in_that_name() -> None:
+    """`..\\..\\x` is one POSIX file name: turning `\\` into `/` pointed the result outside."""
+    relative = artifact_location("logs/access_events/..\\..\\.github\\deploy.jsonl", None)
+    assert relative == {"uri": "logs/access_events/..%5C..%5C.github%5Cdeploy.jsonl"}
+    inside = artifact_location("/srv/logs/a\\b.csv", Path("/srv"))
+    assert inside == {"uri": "logs/a%5Cb.csv", "uriBaseId": "%SRCROOT%"}
+    assert artifact_location("/elsewhere/a\\b.csv", Path("/srv")) == {
+        "uri": "file:///elsewhere/a%5Cb.csv"
+    }

@@ -8,13 +8,14 @@ run: we keep the most severe (the document's order) and say what was cut.
 
 Source paths: an absolute path inside `RenderOptions.base_dir` becomes a URI relative to it
 (`uriBaseId` `%SRCROOT%`); a relative path is already relative to where the audit ran and is
-kept; anything else becomes an absolute `file:` URI. Path segments are percent-encoded.
+kept; anything else becomes an absolute `file:` URI. Path segments are percent-encoded,
+a backslash in a POSIX file name included (`%5C`).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -69,7 +70,9 @@ def artifact_location(source_file: str, base_dir: Path | None) -> dict[str, str]
             if path.is_relative_to(base):
                 return {"uri": _encode(path.relative_to(base).as_posix()), "uriBaseId": SRCROOT}
         return {"uri": path.as_uri()}
-    return {"uri": _encode(PurePosixPath(source_file.replace("\\", "/")).as_posix())}
+    # as_posix, not a replace of backslashes: on POSIX a backslash is a character of the name,
+    # so `..\..\x.csv` is one file here (%5C), not a path out of the input folder
+    return {"uri": _encode(path.as_posix())}
 
 
 def _encode(posix_path: str) -> str:
