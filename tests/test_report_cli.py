@@ -163,6 +163,49 @@ def test_report_format_on_a_terminal_shows_control_characters(runner, tmp_path, 
     assert runner.invoke(cli, args).stdout_bytes == out.read_bytes()
 
 
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other end of the pseudo-terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("onto", ["stdout", "tty path"])
+def test_a_report_written_onto_a_terminal_shows_control_characters(tmp_path, onto) -> None:
+    """`-o /dev/stdout` on a terminal (or `-o /dev/pts/N`) wrote the raw C1 control and bidi
+    override that `--format jsonl` alone shows as \\xNN."""
+    pty = pytest.importorskip("pty")
+    doc = pii_document()
+    doc.findings[0].reason = f"Device {TERMINAL_HOSTILE} served media to a stranger."
+    saved = tmp_path / "findings.json"
+    saved.write_bytes(render("json", doc))
+    leader, follower = pty.openpty()
+    target = "/dev/stdout" if onto == "stdout" else os.ttyname(follower)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.append(_read_all(leader)))
+    reader.start()  # a pseudo-terminal holds little: read while the report is written
+    proc = subprocess.Popen(
+        [*LEAKAUDIT, "report", str(saved), "-o", target, "--format", "jsonl"],
+        stdout=follower if onto == "stdout" else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    _, err = proc.communicate(timeout=60)
+    os.close(follower)  # the reader now sees the end
+    reader.join(timeout=60)
+    os.close(leader)
+    shown = b"".join(chunks).decode()
+    assert proc.returncode == 0, err
+    assert "cam-\\x9b2J\\x7f\\x202etxt.exe" in shown
+    assert not {"\u009b", "\x7f", "\u202e"} & set(shown)
+
+
 def test_report_without_output_prints_the_summary(runner, saved) -> None:
     result = runner.invoke(cli, ["report", str(saved)])
     assert result.exit_code == 0, result.output

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import io
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from leakaudit.errors import (
 # Re-exported: every command escapes log-derived text with these.
 from leakaudit.reports.terminal import safe as safe
 from leakaudit.reports.terminal import safe_plain as safe_plain
+from leakaudit.reports.terminal import terminal_text
 from leakaudit.reports.terminal import truncate as truncate
 from leakaudit.reports.writer import write_whole
 
@@ -127,16 +127,12 @@ def stderr_console() -> Console:
     )
 
 
-_LINE_END = re.compile("(\r?\n)")
-
-
 def write_machine_output(text: str, terminal: bool) -> None:
     """Exact bytes into a pipe (evidence must not be altered: click.echo would strip ANSI
     sequences); on a terminal, control characters from logs are shown as \\xNN, not obeyed,
     and only the line ends (CSV's CRLF too) stay as they are."""
     if terminal:
-        parts = _LINE_END.split(text)
-        text = "".join(p if _LINE_END.fullmatch(p) else safe_plain(p) for p in parts)
+        text = terminal_text(text)
     write_whole(sys.stdout, text.encode("utf-8", errors="surrogateescape"))
 
 

@@ -8,6 +8,8 @@ text is handed to rich as a `Text`, which rich never parses for markup or emoji 
 
 from __future__ import annotations
 
+import re
+
 from rich.markup import escape
 from rich.text import Text
 
@@ -18,6 +20,16 @@ def safe_plain(text: object) -> str:
     if raw.isprintable():  # nearly every value: one C-level scan instead of a Python loop
         return raw
     return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in raw)
+
+
+_LINE_END = re.compile("(\r?\n)")
+
+
+def terminal_text(text: str) -> str:
+    """A whole result (a report, a query's CSV) for a terminal: control characters from logs
+    shown as \\xNN, not obeyed; only the line ends (CSV's CRLF too) stay as they are."""
+    parts = _LINE_END.split(text)
+    return "".join(p if _LINE_END.fullmatch(p) else safe_plain(p) for p in parts)
 
 
 def truncate(text: str, width: int) -> str:

@@ -14,6 +14,7 @@ from typing import TextIO
 from leakaudit.errors import ConfigError
 from leakaudit.findings import FindingsDocument
 from leakaudit.reports import RenderOptions, Reporter, renderer_for
+from leakaudit.reports.terminal import terminal_text
 
 Target = tuple[str | Path, str | None]  # a file and its format (None: from the extension)
 
@@ -76,18 +77,32 @@ def _write(path: Path, data: bytes) -> None:
             # /dev/stdout while the shell redirects it to a file: that file is regular, but
             # renaming over the path would replace /dev/stdout itself, and opening it anew
             # would start at offset 0, under what this process writes there next.
-            write_whole(standard, data)
+            write_whole(standard, _for_terminal(data) if _isatty(standard) else data)
         elif target is not None and not (
             stat.S_ISREG(target.st_mode) or stat.S_ISDIR(target.st_mode)
         ):
             # /dev/stdout, /dev/null, a named pipe: renaming over it would replace the device
             # with a regular file (as root, for every later program), so write into it.
             with open(path, "wb") as out:
-                out.write(data)
+                out.write(_for_terminal(data) if out.isatty() else data)
         else:
             _write_atomically(path, data)
     except OSError as exc:
         raise _cannot_write(path, exc.strerror or str(exc)) from exc
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):  # closed
+        return False
+
+
+def _for_terminal(data: bytes) -> bytes:
+    """A report bound for a terminal (`-o /dev/stdout` or `-o /dev/tty` on one): shown as
+    standard output shows it, control characters from logs as \\xNN, never obeyed."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    return terminal_text(text).encode("utf-8", errors="surrogateescape")
 
 
 def write_whole(stream: TextIO, data: bytes) -> None:
