@@ -396,3 +396,18 @@ def test_a_source_row_returned_once_per_owner_is_one_event():
     assert f.exposure == Exposure(
         recipient_accounts=1, owner_accounts=2, items_delivered=2, items_viewed=2
     )
+
+
+def test_two_events_at_one_file_and_line_are_two_events():
+    """A kept database can hold two versions of one path (a file rewritten in place), whose
+    line 1 is another event in each: they were merged by file and line into one event, the
+    other missing from the evidence, while the reason spanned both times."""
+    (pack,) = ACM001
+    (rule,) = pack.rules
+    one_line = f"SELECT o.* REPLACE (1 AS _source_line) FROM ({rule.query}) AS o"
+    rewritten = replace(pack, rules=[replace(rule, query=one_line)])
+    with store_with(devices=DEVICES, access_events=ACCESS) as store:
+        (f,), _ = run_rules(store, [rewritten])
+    assert f.event_count == 3
+    assert [e.source_line for e in f.evidence] == [1, 1, 1]
+    assert len({json.dumps(e.row, sort_keys=True) for e in f.evidence}) == 3

@@ -79,6 +79,9 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
     A source row the SQL returns more than once for one finding (an access exposing two
     owners of a duplicate id is one row per owner) is one event: it counts once in
     `event_count` and shows once in the evidence, while every copy counts for exposure.
+    A copy is the same file and line with the same time and evidence columns: a kept
+    database can hold two versions of one file (rewritten in place, or grown and read
+    again), whose line 2 may be another event, or the same one twice.
     """
     keys = []
     for name in rule.grouping_entities:
@@ -125,13 +128,14 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
         f"[1:${_LIMIT_PARAM}] AS evidence"
     )
     select = ",\n    ".join([*entity_exprs, *aggregates])
-    source_row = ", ".join([*keys, quote_ident(SOURCE_FILE), quote_ident(SOURCE_LINE)])
-    # Of the copies of one source row, the evidence shows the first by these columns.
-    order = ", ".join(["event_ts", *(f"{quote_ident(c)} NULLS FIRST" for c in rule.evidence)])
+    evidence = [quote_ident(c) for c in rule.evidence]
+    source_row = ", ".join(
+        [*keys, quote_ident(SOURCE_FILE), quote_ident(SOURCE_LINE), "event_ts", *evidence]
+    )
     return (
         f"WITH offending AS (\n{without_final_semicolon(rule.query)}\n),\n"
         f"numbered AS (\n    SELECT *, row_number() OVER "
-        f"(PARTITION BY {source_row} ORDER BY {order}) = 1 AS {_FIRST_COPY}\n"
+        f"(PARTITION BY {source_row}) = 1 AS {_FIRST_COPY}\n"
         f"    FROM offending\n)\n"
         f"SELECT\n    {select}\nFROM numbered\nGROUP BY ALL"
     )
