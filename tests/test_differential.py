@@ -275,6 +275,14 @@ VIEW_TRAPS: dict[str, World] = {
         "shares": [share("*", 0, owner_account_id="B", grantee_account_id="A")],
         "access_events": [access("A", "cam-1", 5), access("A", "cam-1", 15)],
     },
+    # Two shares and two links that cover one access at once: still one row of the view (the
+    # DISTINCT of share_covered_access and partner_linked_access), which custom rules read.
+    "an access covered by two shares and two links at once": {
+        "devices": [bind("cam-1", "A", 0)],
+        "shares": [share("*", 0), share("media", 2)],
+        "partner_links": [link("B", "p1", 0), link("B", "p1", 3, 9)],
+        "access_events": [access("B", "cam-1", 5, partner="p1"), access("B", "cam-1", 6)],
+    },
 }
 
 
