@@ -153,6 +153,16 @@ def _doc(reason: str, entities: dict, row: dict | None = None) -> FindingsDocume
     return FindingsDocument(run=run, findings=[finding])
 
 
+def test_a_title_naming_an_account_or_address_is_redacted() -> None:
+    """A custom rule's title, or a document written elsewhere, may name an account id or an
+    e-mail; `report --redact` must not pass it through."""
+    doc = _doc("Account A-17 saw it.", {"account_id": "A-17"})
+    doc.findings[0].title = "Watch A-17 and ops@corp.example"
+    (finding,) = redact(doc, KEY).findings
+    a17, email = pseudonym("account", "A-17", KEY), pseudonym("email", "ops@corp.example", KEY)
+    assert finding.title == f"Watch {a17} and {email}"
+
+
 def test_values_are_replaced_as_whole_tokens_longest_first() -> None:
     doc = _doc(
         "A-1 and A-17 and A-1x and xA-1 and (A-1).",
