@@ -114,6 +114,22 @@ def test_fail_on_exits_1_with_one_line(
     assert len(at_or_above) == count
 
 
+@pytest.mark.parametrize("columns", ["0", "20"])
+def test_a_narrow_or_zero_columns_hides_no_count(db: Path, columns: str) -> None:
+    """COLUMNS=0 (some CI runners export it) printed nothing at all, exit 1 and no word why;
+    COLUMNS=20 cut the severity names and counts to "…"."""
+    result = run_cli(["audit", "--db", db, "--fail-on", "high"], COLUMNS=columns)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "157 findings at or above high: exit 1.\n"
+    assert "159 findings; 15 rules ran, 0 skipped" in result.stdout
+    rows = {tuple(line.split()) for line in result.stdout.splitlines()}
+    assert {("critical", "│", "3"), ("high", "│", "154"), ("medium", "│", "2")} <= {
+        r[:3] for r in rows
+    }
+    assert "device_identity_conflict" in result.stdout
+    assert "…" not in result.stdout.split("severity ┃ rule")[0]  # the two count tables
+
+
 def test_quiet_with_an_output_file_prints_nothing_on_stdout(db: Path, tmp_path: Path) -> None:
     """`--quiet`: "No progress bar and no summary table." (its --help)."""
     out = tmp_path / "f.json"

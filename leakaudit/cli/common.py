@@ -104,16 +104,26 @@ class _ResultConsole(Console):
 # A pipe or a CI log has no width of its own; rich would assume 80 columns and fold every
 # file path of a summary table. Wider paths still fold (see `titled_table`), never cut.
 _PIPE_WIDTH = 200
+# Narrower than this, rich cuts the summary's counts and names to "…" (COLUMNS=20), and at
+# COLUMNS=0 (some CI runners export it) it prints nothing at all while the exit code stays.
+# A narrower terminal folds the longer lines instead: nothing is hidden.
+MIN_WIDTH = 80
 
 
 def _width(stream: TextIO | None) -> int | None:
-    """None (the terminal's width, or $COLUMNS) on a terminal; `_PIPE_WIDTH` elsewhere."""
-    if "COLUMNS" in os.environ:
-        return None
+    """$COLUMNS, else the terminal's width, else `_PIPE_WIDTH` off a terminal; never below
+    `MIN_WIDTH`. None leaves it to rich (a terminal whose size cannot be read: 80)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit():  # as rich reads it; anything else rich ignores too
+        return max(int(columns), MIN_WIDTH)
     try:
-        return None if stream is not None and stream.isatty() else _PIPE_WIDTH
+        if stream is None or not stream.isatty():
+            return _PIPE_WIDTH
+        return max(os.get_terminal_size(stream.fileno()).columns, MIN_WIDTH)
     except (ValueError, AttributeError):  # closed, or replaced by one without isatty
         return _PIPE_WIDTH
+    except OSError:  # a terminal that does not say its size
+        return None
 
 
 def stdout_console() -> Console:
