@@ -1,7 +1,8 @@
 """The one root exception and the exit codes.
 
 The library raises `LeakauditError` (or a subclass) carrying the source location; only the CLI
-turns it into a one-line message and `ExitCode.ERROR`.
+turns it into a one-line message and its `exit_code` (`ExitCode.ERROR`, or `BUSY` for a
+database another process holds).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class ExitCode(IntEnum):
     # SIGTERM (a CI job's timeout, `kill`): 128 + SIGTERM, after the same orderly stop as a
     # Ctrl-C, so no spill folder, half-made database or open transaction is left behind.
     TERMINATED = 143
+    # The --db file is in use by another process (a nightly run still going): sysexits'
+    # EX_TEMPFAIL, so a scheduler can tell "try again later" from a mistake (2).
+    BUSY = 75
 
 
 INTERRUPTED = "interrupted; nothing half-done was saved (an unfinished ingest is rolled back)."
@@ -81,6 +85,8 @@ def stop_message_and_code() -> tuple[str, ExitCode]:
 class LeakauditError(Exception):
     """Root of every error a user can cause; carries `path:line` when one is known."""
 
+    exit_code: ExitCode = ExitCode.ERROR
+
     def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
         super().__init__(message)
         self.message = message
@@ -104,6 +110,12 @@ class InputError(LeakauditError):
 
 class StoreError(LeakauditError):
     """The database cannot be opened, migrated or queried."""
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the database file's lock; nothing was done, so a retry is safe."""
+
+    exit_code = ExitCode.BUSY
 
 
 class QueryError(StoreError):

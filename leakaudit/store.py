@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from leakaudit import interrupts
-from leakaudit.errors import ConfigError, StoreError, one_line
+from leakaudit.errors import ConfigError, StoreBusyError, StoreError, one_line
 from leakaudit.schema import TABLES, table_ddl
 
 DEFAULT_DB = "leakaudit.duckdb"
@@ -153,6 +153,21 @@ def _size_bytes(text: str) -> float | None:
 _MIN_MEMORY_BYTES = _size_bytes(MIN_MEMORY_LIMIT) or 0.0
 
 
+# DuckDB's words when another process holds the file: "Could not set lock on file "…":
+# Conflicting lock is held in /usr/bin/python3.11 (PID 7285)."
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def _lock_holder(exc: duckdb.Error) -> str | None:
+    """Who holds the file ('PID 7285, python3.11') when `exc` says another process does."""
+    if not isinstance(exc, duckdb.IOException) or "Could not set lock on file" not in str(exc):
+        return None
+    m = _LOCK_HELD.search(str(exc))
+    if m is None:
+        return "PID unknown"
+    return f"PID {m.group(2)}, {os.path.basename(m.group(1))}"
+
+
 def _spill_folder() -> str:
     try:
         return tempfile.mkdtemp(prefix="leakaudit-spill-")
@@ -211,6 +226,12 @@ class Store:
         except duckdb.Error as exc:
             if spill is not None:
                 shutil.rmtree(spill, ignore_errors=True)
+            if (holder := _lock_holder(exc)) is not None:
+                raise StoreBusyError(
+                    f"The database is locked by another process that has it open ({holder}). "
+                    "Nothing was done; try again when that process ends.",
+                    path,
+                ) from exc
             raise StoreError(f"Cannot open the database: {one_line(exc)}", path) from exc
         store = cls(con, path, read_only)
         store.spill = spill

@@ -163,6 +163,46 @@ def test_a_db_that_is_not_a_duckdb_file_is_named_so(
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["ingest", "{world}"], ["audit", "{world}"], ["audit"], ["status"], ["query", "SELECT 1"]],
+    ids=["ingest", "audit inputs", "audit", "status", "query"],
+)
+def test_a_db_another_process_holds_is_exit_75_naming_it(
+    world: Path, tmp_path: Path, args: list[str]
+) -> None:
+    """A nightly run still going: DuckDB's "Could not set lock on file … See also https://…"
+    was exit 2, which a scheduler cannot tell from a mistake; 75 says "try again later"."""
+    db = tmp_path / "nightly.duckdb"
+    assert run_cli(["ingest", world, "--db", db, "-q"]).exit_code == 0
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        before = db.read_bytes()
+        argv = [a.replace("{world}", str(world)) for a in args]
+        result = run_cli([*argv, "--db", db])
+    finally:
+        holder.communicate("", timeout=60)
+    assert (result.exit_code, result.stderr) == (
+        75,
+        f"error: {db}: The database is locked by another process that has it open "
+        f"(PID {holder.pid}, {Path(sys.executable).resolve().name}). Nothing was done; try "
+        "again when that process ends.\n",
+    )
+    assert db.read_bytes() == before
+
+
 def test_one_failing_finding_reads_in_the_singular(world: Path, tmp_path: Path) -> None:
     # The world's one access is A-2 opening a clip of A-1's camera: one LAM001 finding.
     junit = tmp_path / "gate.junit.xml"

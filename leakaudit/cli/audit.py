@@ -130,8 +130,9 @@ def audit(
 
     The findings summary goes to the terminal, -o FILE writes reports (several allowed).
     Exit codes: 0 no unsuppressed finding at or above --fail-on, 1 such findings exist,
-    2 usage, configuration, rule or input error, 70 internal error (a bug), 130 interrupted
-    (Ctrl-C), 141 the reader of the output went away, 143 terminated (SIGTERM).
+    2 usage, configuration, rule or input error, 70 internal error (a bug), 75 the database
+    is locked by another process (try again later), 130 interrupted (Ctrl-C), 141 the
+    reader of the output went away, 143 terminated (SIGTERM).
     """
     if not inputs and db is None:
         raise click.UsageError("Give INPUT files or folders, or --db with an ingested database.")

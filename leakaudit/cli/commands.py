@@ -32,8 +32,9 @@ def cli() -> None:
     device ids, media served to non-owners and staff access without consent, and write
     findings reports. Exit codes: 0 no finding at or above --fail-on, 1 such findings,
     2 usage, configuration, rule or input error, 70 internal error (a bug: please report
-    it), 130 interrupted (Ctrl-C), 141 the reader of the output went away (`| head`), 143
-    terminated (SIGTERM, a CI timeout).
+    it), 75 the database is locked by another process (try again later), 130 interrupted
+    (Ctrl-C), 141 the reader of the output went away (`| head`), 143 terminated (SIGTERM,
+    a CI timeout).
     """
 
 

@@ -232,7 +232,7 @@ class LeakauditGroup(click.Group):
             if isinstance(exc, OutputError):
                 _hold_stdout_on_devnull()  # Python's last flush there would fail again
             click.echo(f"error: {safe_plain(exc)}", err=True)
-            ctx.exit(ExitCode.ERROR)
+            ctx.exit(exc.exit_code)
         except BrokenPipeError:
             _output_closed(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
