@@ -145,3 +145,62 @@ def test_a_standard_output_that_cannot_be_written_is_one_line_and_exit_2(
         2,
         "error: Cannot write to standard output: No space left on device.\n",
     )
+
+
+def _shell_stderr(command: str, tmp_path: Path) -> tuple[int, str]:
+    line = f'"{sys.executable}" -c "{ENTRY}" {command}'
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LEAKAUDIT_DB": ""}
+    proc = subprocess.run(
+        ["bash", "-c", line], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    return proc.returncode, proc.stderr
+
+
+CLOSED_LINE = (
+    "error: Cannot write to standard output: it was closed when leakaudit started (>&-).\n"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'audit "{sample}" -q --format json >&-',
+        'query "SELECT 1 AS n" --db "{db}" --format csv >&-',
+        'status --db "{db}" >&-',
+        "--version >&-",
+    ],
+    ids=["audit", "query", "status", "version"],
+)
+def test_a_result_for_a_closed_standard_output_is_exit_2_not_lost(
+    tmp_path: Path, command: str
+) -> None:
+    """`leakaudit audit … --format json >&-` dropped the findings and exited 0."""
+    from leakaudit import api
+
+    db = tmp_path / "a.duckdb"
+    (tmp_path / "devices.csv").write_text("device_id,account_id,registered_at\nc,A,2024-01-01\n")
+    api.ingest([tmp_path / "devices.csv"], db=db)
+    line = command.format(sample=SAMPLE, db=db)
+    assert _shell_stderr(line, tmp_path) == (2, CLOSED_LINE)
+
+
+def test_with_standard_output_closed_a_run_that_prints_nothing_there_passes(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "f.json"
+    assert _shell_stderr(f'audit "{SAMPLE}" -q -o "{out}" >&-', tmp_path) == (
+        0,
+        f"Wrote {out} (json).\n",
+    )
+
+
+@needs_dev_full
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["audit", "--help"]])
+def test_help_or_version_into_a_full_disk_is_one_line_and_exit_2(args: list[str]) -> None:
+    """click prints these before any command runs: that was a traceback and exit 1."""
+    with FULL.open("w") as full:
+        proc = _run(args, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "error: Cannot write to standard output: No space left on device.\n",
+    )

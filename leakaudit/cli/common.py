@@ -201,7 +201,7 @@ class _ResultStream:
 
 
 @contextlib.contextmanager
-def _result_stdout() -> Iterator[None]:
+def result_stdout() -> Iterator[None]:
     """`sys.stdout` as a `_ResultStream` for the length of a command (then as it was)."""
     original = sys.stdout
     if original is None or isinstance(original, _ResultStream):
@@ -224,13 +224,13 @@ class LeakauditGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _result_stdout():
+            with result_stdout():
                 return super().invoke(ctx)
         except LeakauditError as exc:
             if is_interrupt(exc):
                 _interrupted(ctx)
             if isinstance(exc, OutputError):
-                _hold_stdout_on_devnull()  # Python's last flush there would fail again
+                hold_stdout_on_devnull()  # Python's last flush there would fail again
             click.echo(f"error: {safe_plain(exc)}", err=True)
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
@@ -248,11 +248,11 @@ class LeakauditGroup(click.Group):
 def _output_closed(ctx: click.Context) -> NoReturn:
     """`leakaudit status | head -1`: click would exit 1, which CI reads as "findings exist".
     Nothing more can be written there, and Python's last flush must not fail either."""
-    _hold_stdout_on_devnull()
+    hold_stdout_on_devnull()
     ctx.exit(ExitCode.OUTPUT_CLOSED)
 
 
-def _hold_stdout_on_devnull() -> None:
+def hold_stdout_on_devnull() -> None:
     """Standard output that failed goes to the null device, so Python's flush of what is left
     at exit cannot fail (that would make the exit code 120)."""
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):

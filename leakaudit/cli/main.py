@@ -6,6 +6,7 @@ ends as one line and exit 130, which CI does not mistake for "findings exist" (e
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -66,11 +67,53 @@ class TolerantWriter(io.TextIOBase):
         return self._stream.errors
 
 
+CLOSED_AT_START = "it was closed when leakaudit started (>&-)"
+
+
+class _ClosedBytes:
+    def write(self, data: bytes) -> int:
+        if data:
+            raise OSError(errno.EBADF, CLOSED_AT_START)
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
+class ClosedStdout(io.TextIOBase):
+    """Standard output closed at start (`>&-`): a result written there would be lost while
+    the exit code said all went well, so a write fails as on a full disk (one line, exit 2).
+    Its descriptor stays held on the null device."""
+
+    def write(self, text: str) -> int:
+        if text:
+            raise OSError(errno.EBADF, CLOSED_AT_START)
+        return 0
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return 1
+
+    @property
+    def buffer(self) -> _ClosedBytes:
+        return _ClosedBytes()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+
 def hold_closed_streams() -> None:
     """Standard streams closed at start (`2>&-`) are held open on the null device.
 
     Otherwise the next file opened (the database, a report) would get descriptor 1 or 2, and
-    text meant for the terminal would be written into it.
+    text meant for the terminal would be written into it. Standard output closed at start
+    refuses writes (`ClosedStdout`); standard error just drops them.
     """
     for fd in (0, 1, 2):
         try:
@@ -82,7 +125,7 @@ def hold_closed_streams() -> None:
                 os.close(held)
     # Python saw them closed and set them to None; give it streams to the null device.
     if sys.stdout is None:
-        sys.stdout = open(1, "w", closefd=False)  # lives as long as the process
+        sys.stdout = ClosedStdout()
     if sys.stderr is None:
         sys.stderr = open(2, "w", closefd=False)
 
@@ -110,4 +153,19 @@ def main() -> None:
         message, code = stop_message_and_code()
         sys.stderr.write(f"{message}\n")
         raise SystemExit(code) from None
-    cli()
+    from leakaudit.cli.common import hold_stdout_on_devnull, result_stdout
+    from leakaudit.errors import ExitCode, OutputError
+
+    # Commands handle their own output errors (LeakauditGroup); this is for click's own
+    # output before any command runs: `--help` or `--version` into a full disk, a closed
+    # standard output or a pipe whose reader went away was a traceback and exit 1.
+    try:
+        with result_stdout():
+            cli()
+    except OutputError as exc:
+        hold_stdout_on_devnull()
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(ExitCode.ERROR) from None
+    except BrokenPipeError:
+        hold_stdout_on_devnull()
+        raise SystemExit(ExitCode.OUTPUT_CLOSED) from None
