@@ -467,3 +467,21 @@ def test_query_a_date_python_cannot_hold_is_shown_as_duckdb_writes_it(
         "error: A value of the result cannot be shown (year 5881580 is out of range); cast "
         "its column to VARCHAR in the query.\n",
     )
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_query_json_escapes_what_a_terminal_obeys_even_in_a_pipe(runner, world, tmp_path, fmt):
+    """A raw U+009B (CSI) or U+2028 in the JSON text was obeyed by the terminal that later
+    shows the file, and split a JSON Lines record; `\\u009b` is the same value to a parser."""
+    db = str(tmp_path / "a.duckdb")
+    runner.invoke(cli, ["ingest", str(world), "--db", db, "--quiet"])
+    sql = "SELECT 'x' || chr(155) || '2J' || chr(8232) || chr(8238) AS a"
+    result = runner.invoke(cli, ["query", sql, "--db", db, "--format", fmt])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.decode() == (
+        '[{"a":"x\\u009b2J\\u2028\\u202e"}]\n'
+        if fmt == "json"
+        else '{"a":"x\\u009b2J\\u2028\\u202e"}\n'
+    )
+    parsed = json.loads(result.stdout.splitlines()[0])
+    assert (parsed[0] if fmt == "json" else parsed)["a"] == "x\u009b2J\u2028\u202e"

@@ -569,3 +569,29 @@ def test_sarif_backslash_in_a_file_name_stays_in_that_name() -> None:
     assert artifact_location("/elsewhere/a\\b.csv", Path("/srv")) == {
         "uri": "file:///elsewhere/a%5Cb.csv"
     }
+
+
+OBEYED = "\u009b\x7f\u0085\u2028\u202e\u2066"  # CSI, DEL, NEL, LS, RLO, LRI
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "sarif", "ocsf"])
+def test_json_reports_escape_what_a_terminal_obeys_and_keep_the_value(fmt: str) -> None:
+    """`cat findings.json` handed a raw U+009B (CSI) or U+202E to the terminal, and U+2028 or
+    U+0085 split a JSON Lines record for readers that honour Unicode line breaks."""
+    doc = realistic_document()
+    doc.findings[0].reason = f"Device cam-{OBEYED}x served media."
+    text = render(fmt, doc).decode("utf-8")
+    assert not set(OBEYED) & set(text)
+    assert "cam-\\u009b\\u007f\\u0085\\u2028\\u202e\\u2066x" in text
+    assert len(text.splitlines()) == text.count("\n")  # no line break but "\n"
+    lines = fmt in ("jsonl", "ocsf")
+    parsed = [json.loads(line) for line in text.splitlines()] if lines else json.loads(text)
+    assert any(f"cam-{OBEYED}x" in value for value in _strings(parsed))  # exact, parsed back
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [s for v in value for s in _strings(v)] if isinstance(value, list) else []

@@ -21,6 +21,7 @@ from leakaudit.cli.common import (
 )
 from leakaudit.errors import QueryError
 from leakaudit.reports.csv import inert_cell
+from leakaudit.reports.textsafe import json_inert
 
 EPILOG = """\b
 Examples:
@@ -136,6 +137,6 @@ def _spreadsheet_csv(frame: pd.DataFrame) -> str:
 _JSON = {"date_format": "iso", "date_unit": "us", "force_ascii": False, "default_handler": str}
 _MACHINE = {
     "csv": _spreadsheet_csv,
-    "json": lambda f: f.to_json(orient="records", **_JSON) + "\n",
-    "jsonl": lambda f: f.to_json(orient="records", lines=True, **_JSON),
+    "json": lambda f: json_inert(f.to_json(orient="records", **_JSON)) + "\n",
+    "jsonl": lambda f: json_inert(f.to_json(orient="records", lines=True, **_JSON)),
 }

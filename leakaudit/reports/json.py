@@ -1,10 +1,11 @@
 """The SPEC §4 JSON document (`.json`) and one finding a line (`.jsonl`).
 
 Both are written with sorted keys and `ensure_ascii=False`, so equal documents give equal
-bytes. Lone surrogates (input bytes that were not UTF-8) become U+FFFD on the way out, so the
-output is always valid UTF-8 JSON. Each JSON Lines record is a finding of the document plus a
-`provenance` object (`records.finding_provenance`); leakaudit/schemas/findings.schema.json
-describes both.
+bytes; only the characters a terminal would obey (C1 controls, bidi controls, U+2028) are
+written as `\\uXXXX` (`textsafe.json_inert`). Lone surrogates (input bytes that were not
+UTF-8) become U+FFFD on the way out, so the output is always valid UTF-8 JSON. Each JSON
+Lines record is a finding of the document plus a `provenance` object
+(`records.finding_provenance`); leakaudit/schemas/findings.schema.json describes both.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 from leakaudit.findings import FindingsDocument
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.records import finding_provenance
-from leakaudit.reports.textsafe import utf8_bytes
+from leakaudit.reports.textsafe import json_inert, utf8_bytes
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
     """Deterministic JSON text: sorted keys, real Unicode, no trailing spaces."""
     separators = (",", ": ") if indent is not None else (",", ":")
-    return json.dumps(
-        value, sort_keys=True, ensure_ascii=False, indent=indent, separators=separators
+    return json_inert(
+        json.dumps(value, sort_keys=True, ensure_ascii=False, indent=indent, separators=separators)
     )
 
 

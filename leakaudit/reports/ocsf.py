@@ -17,7 +17,7 @@ from typing import Any
 from leakaudit.findings import Finding, FindingsDocument, RuleOutcome
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.provenance import provenance
-from leakaudit.reports.textsafe import utf8_bytes
+from leakaudit.reports.textsafe import json_inert, utf8_bytes
 
 OCSF_VERSION = "1.5.0"
 CLASS_UID = 2004
@@ -184,10 +184,12 @@ def render_ocsf(doc: FindingsDocument, options: RenderOptions) -> bytes:
     pack_versions = {p.name: p.version for p in doc.run.packs}
     run_provenance = provenance(doc.run)
     lines = [
-        json.dumps(
-            build_event(f, rules.get(f.rule_id), pack_versions, doc, run_provenance),
-            ensure_ascii=False,
-            separators=(",", ":"),
+        json_inert(
+            json.dumps(
+                build_event(f, rules.get(f.rule_id), pack_versions, doc, run_provenance),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
         )
         for f in doc.findings
     ]

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from leakaudit.findings import Evidence, Finding, FindingsDocument, RuleOutcome, format_ts
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.provenance import provenance
-from leakaudit.reports.textsafe import utf8_bytes
+from leakaudit.reports.textsafe import json_inert, utf8_bytes
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -269,5 +269,5 @@ def build_sarif(doc: FindingsDocument, options: RenderOptions) -> dict[str, Any]
 @register("sarif", (".sarif",), "SARIF 2.1.0 for GitHub code scanning")
 def render_sarif(doc: FindingsDocument, options: RenderOptions) -> bytes:
     """The SARIF log as UTF-8 JSON, keys in a fixed order, so equal inputs give equal bytes."""
-    text = json.dumps(build_sarif(doc, options), indent=2, ensure_ascii=False) + "\n"
+    text = json_inert(json.dumps(build_sarif(doc, options), indent=2, ensure_ascii=False)) + "\n"
     return utf8_bytes(text)
