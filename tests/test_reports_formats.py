@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import timedelta
 from functools import cache
@@ -298,7 +299,6 @@ def test_junit_validates_against_xsd(make, junit_schema) -> None:
 
 
 def test_junit_suites_cases_failures_and_skips(junit_schema) -> None:
-    import xml.etree.ElementTree as ET
 
     doc = realistic_document()
     root = ET.fromstring(render("junit", doc))
@@ -333,7 +333,6 @@ def test_junit_suites_cases_failures_and_skips(junit_schema) -> None:
 
 
 def test_junit_lists_at_most_ten_findings() -> None:
-    import xml.etree.ElementTree as ET
 
     root = ET.fromstring(render("junit", many_findings(200)))
     failure = root.find(".//testcase/failure")
@@ -554,8 +553,9 @@ def test_formats_are_chosen_by_extension(target, fmt) -> None:
 @pytest.mark.parametrize("fmt", ["sarif", "ocsf", "junit", "html"])
 def test_renderers_survive_undecodable_input(fmt) -> None:
     data = render(fmt, hostile_document())
-    text = data.decode("utf-8")  # strict: lone surrogates became U+FFFD
-    assert "undecodable byte \ufffd" in text
+    text = data.decode("utf-8")  # strict: no lone surrogate is written
+    # JUnit is a view for people: the byte is shown as the console shows it; else U+FFFD
+    assert ("undecodable byte \\xdcff" if fmt == "junit" else "undecodable byte \ufffd") in text
     for s in HOSTILE_STRINGS[:2]:
         assert s not in text or fmt in ("sarif", "ocsf")  # JSON keeps them as inert strings
 
@@ -595,3 +595,17 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, dict):
         value = list(value.values())
     return [s for v in value for s in _strings(v)] if isinstance(value, list) else []
+
+
+def test_junit_failure_body_keeps_one_line_per_finding() -> None:
+    """A newline in an account id forged a second `[info] … all clear` line in the failure
+    body a CI test view shows, and U+202E reordered it."""
+    doc = realistic_document()
+    forged = "B-2\n[info] Account nobody: all clear (0 events; fingerprint 0000)\u202e"
+    doc.findings[0].reason = f"Account {forged} received media."
+    root = ET.fromstring(render("junit", doc))
+    bodies = [f.text or "" for f in root.iter("failure")]
+    body = next(b for b in bodies if "Account B-2" in b)
+    assert "B-2\\x0a[info] Account nobody: all clear (0 events; fingerprint 0000)\\x202e" in body
+    assert not any(line.startswith("[info] Account nobody") for line in body.splitlines())
+    assert "\u202e" not in "".join(bodies)

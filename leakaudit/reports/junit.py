@@ -3,8 +3,9 @@
 One `<testsuite>` per pack, one `<testcase>` per rule (classname = pack, name = "RULE title",
 stable across runs). A rule with unsuppressed findings gets one `<failure>` listing the most
 severe of them; a skipped rule gets `<skipped>` with the reason. Suppressed findings never
-fail a test. Built with ElementTree; characters XML 1.0 cannot hold (control characters such
-as ESC, lone surrogates) become U+FFFD, so the file always parses.
+fail a test. Built with ElementTree. It is a view for people, so log-derived text has its
+control characters shown as `\\xNN` (a newline in an id cannot forge another finding's line,
+U+202E cannot reorder it); what XML 1.0 still cannot hold (lone surrogates) becomes U+FFFD.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from leakaudit.findings import Finding, FindingsDocument, RuleOutcome, format_ts, severity_rank
 from leakaudit.reports import RenderOptions, register
 from leakaudit.reports.provenance import provenance
+from leakaudit.reports.terminal import safe_plain
 from leakaudit.reports.textsafe import xml_safe
 from leakaudit.wording import plural
 
@@ -24,7 +26,9 @@ MAX_FIELD = 500  # characters of one log-derived value in a failure body
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…"
+    """One log-derived value of a failure body: cut to MAX_FIELD, its control characters (a
+    newline that would forge another finding's line, CSI, bidi overrides) shown as \\xNN."""
+    return safe_plain(text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…")
 
 
 def _seconds(value: float | None) -> str:
@@ -32,7 +36,8 @@ def _seconds(value: float | None) -> str:
 
 
 def _element(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    child = ET.SubElement(parent, tag, {k: xml_safe(v) for k, v in attrs.items()})
+    # Attributes are one line each (names, messages, paths): shown, never obeyed.
+    child = ET.SubElement(parent, tag, {k: xml_safe(safe_plain(v)) for k, v in attrs.items()})
     if text is not None:
         child.text = xml_safe(text)
     return child
@@ -103,7 +108,7 @@ def _testcase(suite: ET.Element, rule: RuleOutcome, findings: list[Finding]) -> 
             ),
         )
     suppressed = len(findings) - len(failing)
-    out = f"params: {rule.params}\n" if rule.params else ""
+    out = f"params: {safe_plain(rule.params)}\n" if rule.params else ""
     if suppressed:
         out += f"{suppressed} suppressed {plural(suppressed, 'finding')} not counted.\n"
     if out:
