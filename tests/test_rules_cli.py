@@ -223,6 +223,26 @@ def test_show():
     assert lines[-1] == "      )"
 
 
+def test_show_keeps_a_title_with_a_line_break_on_its_line(tmp_path):
+    """A title holding a newline printed as two lines: a rule file under review could forge
+    the `pack:` and `severity:` lines that follow it (or break it at U+2028 or U+0085)."""
+    pack = copy_acme(tmp_path)
+    path = pack / "ACM001.yml"
+    forged = "ok\\npack: acme  category: media_to_non_owner  severity: info\\u2028x"
+    path.write_text(
+        path.read_text().replace(
+            "title: An account was served media of a device it never had a binding of",
+            f'title: "{forged}"',
+        )
+    )
+    result = run("rules", "show", "ACM001", "--no-builtin", "--rules", str(pack))
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.split("\n")[:2] == [
+        "ACM001: ok\\x0apack: acme  category: media_to_non_owner  severity: info\\x2028x",
+        "pack: acme  category: media_to_non_owner  severity: high",
+    ]
+
+
 def test_show_unknown_rule_is_exit_2():
     result = run("rules", "show", "NOPE", "--no-builtin", "--rules", str(ACME))
     assert (result.exit_code, result.stderr) == (

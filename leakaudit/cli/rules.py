@@ -79,7 +79,10 @@ def _under(path: Path, roots: list[Path]) -> bool:
 
 
 def _indent(text: str) -> list[str]:
-    return [f"  {line}".rstrip() for line in text.splitlines()]
+    """A multi-line field as indented lines, split at "\\n" only: `splitlines` also breaks at
+    U+0085, U+2028 and \\x1c-\\x1e, which are then shown as \\xNN instead."""
+    text = text.replace("\r\n", "\n").strip("\n")
+    return [f"  {line}".rstrip() for line in text.split("\n")] if text else []
 
 
 @click.group("rules", epilog=EPILOG)
@@ -220,4 +223,6 @@ def show_cmd(rule_id: str, rule_dirs: tuple[str, ...], override: bool, builtin: 
         f"Tests: {len(rule.tests)} ({positive} positive, {len(rule.tests) - positive} negative)"
     )
     out += ["SQL:", *_indent(rule.query.strip())]
-    click.echo("\n".join(safe_plain(line) for text in out for line in text.splitlines() or [""]))
+    # One item, one line: a newline in a one-line field (a title) is shown as \x0a, so a rule
+    # file cannot forge the `pack:` or `severity:` lines that follow it.
+    click.echo("\n".join(safe_plain(line) for line in out))
