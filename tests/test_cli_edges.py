@@ -864,3 +864,44 @@ def test_the_word_epoch_is_not_a_timestamp(tmp_path: Path, fmt: str, value: str,
         f'source_line,reason\n{line},"column ""ts"": \'{value}\' is not an ISO-8601 timestamp"\n'
     )
     assert rows == "ts\n1970-01-01 00:00:00+00:00\n"
+
+
+def test_a_report_folder_that_refuses_files_fails_before_any_work(
+    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o ro/f.json` into a folder without write permission ingested and ran every rule,
+    then failed. Simulated (as root, permissions do not stop a write): os.open in `ro`."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_open = os.open
+
+    def refusing_open(path: object, flags: int, *args: object) -> int:
+        if Path(str(path)).parent == ro:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    db = tmp_path / "kept.duckdb"
+    out = ro / "f.json"
+    result = run_cli(["audit", world, "--db", db, "-o", tmp_path / "ok.json", "-o", out])
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"error: {out}: Cannot write the report: Permission denied.\n",
+    )
+    assert not db.exists() and not (tmp_path / "ok.json").exists()
+    assert list(ro.iterdir()) == []
+
+
+def test_a_report_name_near_the_length_limit_is_written(world: Path, tmp_path: Path) -> None:
+    """A 250-byte name is a valid file name, but its temporary file `.{name}.{pid}.tmp` was
+    not: the run wrote ok.json, then failed with "File name too long"."""
+    long = tmp_path / ("s" * 244 + ".sarif")
+    ok = tmp_path / "ok.json"
+    result = run_cli(["audit", world, "-q", "-o", ok, "-o", long])
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"Wrote {ok} (json).\nWrote {long} (sarif).\n",
+    )
+    assert json.loads(long.read_text())["version"] == "2.1.0"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -194,7 +194,7 @@ def test_a_report_written_onto_a_terminal_shows_control_characters(monkeypatch, 
     reader = threading.Thread(target=lambda: chunks.append(_read_all(leader)))
     reader.start()  # a pseudo-terminal holds little: read while the report is written
     try:
-        writer._write(Path(os.ttyname(follower)), f"{TERMINAL_HOSTILE}\n".encode())
+        writer._stage(Path(os.ttyname(follower)), f"{TERMINAL_HOSTILE}\n".encode())
     finally:
         os.close(follower)  # the reader now sees the end
         reader.join(timeout=60)
@@ -338,17 +338,31 @@ def test_a_report_path_that_is_a_symlink_loop_is_exit_2(runner, saved, tmp_path)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
-def test_a_failed_write_says_which_reports_were_already_written(runner, saved, tmp_path) -> None:
+def test_a_failed_write_replaces_no_report(runner, saved, tmp_path) -> None:
+    """A fresh first.html beside last night's stale report of a write that failed is what a
+    CI step run `if: always()` would upload: now no file is replaced unless all can be."""
     first = tmp_path / "first.html"
+    first.write_text("last night's report\n")
     result = runner.invoke(
         cli, ["report", str(saved), "-o", str(first), "-o", "/dev/full", "--format", "html"]
     )
     assert result.exit_code == 2
+    assert result.stderr == "error: /dev/full: Cannot write the report: No space left on device.\n"
+    assert first.read_text() == "last night's report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["findings.json", "first.html"]
+
+
+def test_a_device_written_before_a_failure_is_named(runner, saved, tmp_path) -> None:
+    """A standard stream or device is written as its turn comes; it is there, so it is named."""
+    result = runner.invoke(
+        cli,
+        ["report", str(saved), "-o", "/dev/null", "-o", "/dev/full", "--format", "json"],
+    )
+    assert result.exit_code == 2
     assert result.stderr == (
-        f"Wrote {first} (html).\n"
+        "Wrote /dev/null (json).\n"
         "error: /dev/full: Cannot write the report: No space left on device.\n"
     )
-    assert b"</html>" in first.read_bytes()
 
 
 def test_dash_as_output_is_refused_not_a_file_named_dash(runner, saved, tmp_path, monkeypatch):
@@ -388,3 +402,20 @@ def test_a_render_that_recurses_too_deep_is_exit_2(runner, saved, monkeypatch) -
         f"error: {saved}: Not a findings document leakaudit can render: a value in it is "
         "nested too deeply.\n",
     )
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_report_through_a_symlink_writes_its_file_and_keeps_the_link(
+    runner, saved, tmp_path, dangling
+) -> None:
+    """The rename over `-o latest.json` replaced the link itself with a regular file."""
+    real = tmp_path / "reports" / "2024-06-14.json"
+    real.parent.mkdir()
+    if not dangling:
+        real.write_text("old\n")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    result = runner.invoke(cli, ["report", str(saved), "-o", str(link)])
+    assert (result.exit_code, result.stderr) == (0, f"Wrote {link} (json).\n")
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_bytes() == saved.read_bytes()

@@ -46,9 +46,25 @@ def _refuse_unwritable_place(path: Path) -> None:
         problem = errno.ENOENT
     elif folder is not None and not stat.S_ISDIR(folder.st_mode):
         problem = errno.ENOTDIR
+    elif target is None or stat.S_ISREG(target.st_mode):
+        _probe(path)  # a folder that refuses files (permissions, a read-only mount)
+        return
     else:
         return
     raise _cannot_write(path, os.strerror(problem))
+
+
+def _probe(path: Path) -> None:
+    """Create and remove the report's temporary file now, as the write will later."""
+    tmp = _temp_path(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another run of this pid's name, long gone: the write replaces it
+        return
+    except OSError as exc:
+        raise _cannot_write(path, exc.strerror or str(exc)) from exc
+    os.close(fd)
+    _discard(tmp)
 
 
 def _cannot_write(path: Path, reason: str) -> ConfigError:
@@ -68,8 +84,10 @@ def writes_to_stdout(target: str | Path) -> bool:
     return _standard_stream(_stat(Path(target))) is sys.stdout
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write one report file; an OSError becomes a one-line ConfigError naming it."""
+def _stage(path: Path, data: bytes) -> Path | None:
+    """Write one report to a temporary file beside its target, returned for `_land`; a
+    standard stream or a device is written now instead (None). An OSError becomes a one-line
+    ConfigError naming the report."""
     try:
         target = _stat(path)
         standard = _standard_stream(target)
@@ -78,17 +96,50 @@ def _write(path: Path, data: bytes) -> None:
             # renaming over the path would replace /dev/stdout itself, and opening it anew
             # would start at offset 0, under what this process writes there next.
             write_whole(standard, _for_terminal(data) if _isatty(standard) else data)
-        elif target is not None and not (
+            return None
+        if target is not None and not (
             stat.S_ISREG(target.st_mode) or stat.S_ISDIR(target.st_mode)
         ):
             # /dev/stdout, /dev/null, a named pipe: renaming over it would replace the device
             # with a regular file (as root, for every later program), so write into it.
             with open(path, "wb") as out:
                 out.write(_for_terminal(data) if out.isatty() else data)
-        else:
-            _write_atomically(path, data)
+            return None
+        tmp = _temp_path(path)
+        try:
+            tmp.write_bytes(data)
+        except BaseException:  # a Ctrl-C too: no stray temporary file
+            _discard(tmp)
+            raise
+        return tmp
     except OSError as exc:
         raise _cannot_write(path, exc.strerror or str(exc)) from exc
+
+
+def _land(tmp: Path, path: Path) -> None:
+    """Rename a staged report over its target: a reader never sees half a report."""
+    try:
+        os.replace(tmp, real_path(path))
+    except OSError as exc:
+        raise _cannot_write(path, exc.strerror or str(exc)) from exc
+
+
+def _temp_path(path: Path) -> Path:
+    """The temporary file of a report: beside the file a symlink `path` leads to (so the link
+    stays a link, and a dangling one gets its file), named after it, or shorter when that
+    name would pass the 255-byte limit of a file name."""
+    dest = real_path(path)
+    name = f".{dest.name}.{os.getpid()}.tmp"
+    if len(os.fsencode(name)) > 255:
+        name = f".leakaudit-report.{os.getpid()}.tmp"
+    return dest.with_name(name)
+
+
+def _discard(tmp: Path) -> None:
+    # The cleanup can fail for the same reason as the write (the parent is a file, or gone);
+    # that must not hide the one-line error behind a traceback.
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -144,21 +195,6 @@ def _standard_stream(target: os.stat_result | None) -> TextIO | None:
     return None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A temporary file beside the target, then a rename: a reader never sees half a report
-    # and a failed run leaves the previous report in place.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:  # a Ctrl-C too: no stray temporary file
-        # The cleanup can fail for the same reason as the write (the parent is a file, or
-        # gone); that must not hide the one-line error behind a traceback.
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_reports(
     doc: FindingsDocument,
     targets: Sequence[Target],
@@ -168,14 +204,29 @@ def write_reports(
     """Render `doc` once per target and write the files; returns what was written.
 
     Every report is rendered before any file is written, so a renderer failure writes nothing.
-    A write that fails leaves the earlier files written: `on_written` hears of each as it
-    lands, so the caller can say which exist. Renderer warnings (e.g. SARIF's result cap) are
-    appended to `options.warnings`.
+    Then every report file is written to a temporary file beside it, and only when all are
+    there are they renamed over their targets: a full disk or a folder that refuses files
+    leaves last night's reports as they were, none replaced, rather than a fresh JSON beside
+    a stale SARIF. (A standard stream or device is written as its turn comes.) `on_written`
+    hears of each report as it lands, so after a failure the caller can say which exist.
+    Renderer warnings (e.g. SARIF's result cap) are appended to `options.warnings`.
     """
     resolved = resolve_targets(targets)
     rendered = [(path, reporter, reporter.render(doc, options)) for path, reporter in resolved]
-    for path, reporter, data in rendered:
-        _write(path, data)
-        if on_written is not None:
-            on_written(path, reporter)
+    staged: list[tuple[Path, Reporter, Path | None]] = []
+    try:
+        for path, reporter, data in rendered:
+            tmp = _stage(path, data)
+            staged.append((path, reporter, tmp))
+            if tmp is None and on_written is not None:
+                on_written(path, reporter)
+        for path, reporter, tmp in staged:
+            if tmp is not None:
+                _land(tmp, path)
+                if on_written is not None:
+                    on_written(path, reporter)
+    finally:
+        for _, _, tmp in staged:
+            if tmp is not None:
+                _discard(tmp)
     return resolved
