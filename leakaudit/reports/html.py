@@ -14,12 +14,13 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from leakaudit.findings import SEVERITIES, Finding, FindingsDocument, format_ts
 from leakaudit.reports import RenderOptions, register
@@ -101,6 +102,14 @@ def checked_svg(svg: str) -> Markup:
     return Markup(body)  # verified above; matplotlib escapes its text
 
 
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A matplotlib figure, imported only when an HTML report is drawn: every other audit
+    would pay ~0.3 s for it, and a warning about an unwritable cache folder (HOME)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    return Figure(figsize=figsize)
+
+
 def _svg(fig: Figure) -> Markup:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
@@ -170,7 +179,7 @@ def timeline_chart(doc: FindingsDocument) -> Markup | None:
         for i in range(first, last + 1):
             counts[severity][i] += share
 
-    fig = Figure(figsize=(11, 3.2))
+    fig = _figure(figsize=(11, 3.2))
     ax = fig.subplots()
     unsuppressed = [
         (_utc(f.first_seen), _utc(f.last_seen), f.severity, f.event_count)
@@ -235,7 +244,7 @@ def category_chart(doc: FindingsDocument) -> Markup | None:
         return None
     categories = sorted({chart_label(f.category) for f in doc.findings})
     counts = Counter((chart_label(f.category), f.severity) for f in doc.findings)
-    fig = Figure(figsize=(11, 0.3 * len(categories) + 0.8))
+    fig = _figure(figsize=(11, 0.3 * len(categories) + 0.8))
     ax = fig.subplots()
     left = [0] * len(categories)
     for severity in reversed(SEVERITIES):
@@ -286,7 +295,7 @@ def ranking_chart(tally: Counter[str], colour: str, slots: int) -> Markup | None
     if not tally:
         return None
     top = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))[:slots]
-    fig = Figure(figsize=(5.4, 0.3 * slots + 0.7))
+    fig = _figure(figsize=(5.4, 0.3 * slots + 0.7))
     ax = fig.subplots()
     ax.barh(range(len(top)), [v for _, v in top], color=colour, height=0.7)
     ax.set_yticks(range(len(top)), labels=[chart_label(k) for k, _ in top])
@@ -344,6 +353,8 @@ def render_html(doc: FindingsDocument, options: RenderOptions) -> bytes:
     """The report page as UTF-8 HTML."""
     owners, recipients = exposure_tallies(doc)
     slots = max(3, min(TOP_N, max(len(owners), len(recipients))))
+    import matplotlib
+
     with matplotlib.rc_context(_RC):
         charts = {
             "timeline": timeline_chart(doc),
