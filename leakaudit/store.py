@@ -24,7 +24,7 @@ from leakaudit.schema import TABLES, table_ddl
 DEFAULT_DB = "leakaudit.duckdb"
 DB_ENV = "LEAKAUDIT_DB"
 MEMORY = ":memory:"
-NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first or pass --db."
+NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first, or check the --db path."
 MEMORY_ENV = "LEAKAUDIT_MEMORY_LIMIT"  # DuckDB's memory_limit, e.g. 2GB; it spills beyond
 # A nightly job shares its machine: DuckDB's own default (80% of RAM) let a 10 M-event audit
 # reach 5 GB; capped at 3 GB it peaked at 3.3 GB and took 16.5 s instead of 13.0 s.

@@ -33,7 +33,7 @@ EVENTS = [
 ]
 # The CLI in a process of its own, as a user's shell runs it (a signal needs a real process).
 LEAKAUDIT = [sys.executable, "-c", "from leakaudit.cli.main import main; main()"]
-NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first or pass --db."
+NO_DATABASE = "No leakaudit database here; run `leakaudit ingest` first, or check the --db path."
 NOT_LEAKAUDIT = (
     "This DuckDB database is not a leakaudit database (it holds {tables}); leakaudit does not "
     "add its tables to another program's database. Pass a new file or a leakaudit database."

@@ -309,7 +309,7 @@ def test_query_without_a_database(runner, tmp_path):
     assert result.exit_code == 2
     assert result.output == (
         f"error: {tmp_path / 'none.duckdb'}: No leakaudit database here; run `leakaudit ingest` "
-        "first or pass --db.\n"
+        "first, or check the --db path.\n"
     )
 
 
