@@ -204,3 +204,23 @@ def test_help_or_version_into_a_full_disk_is_one_line_and_exit_2(args: list[str]
         2,
         "error: Cannot write to standard output: No space left on device.\n",
     )
+
+
+def test_an_ascii_locale_is_no_internal_error(tmp_path: Path) -> None:
+    """`LC_ALL=C` with `PYTHONUTF8=0` made standard output strict ASCII: the summary's first
+    `…` was a UnicodeEncodeError, a traceback and exit 70."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "LANG")}
+    env.update(
+        LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0", PYTHONPATH=str(REPO), COLUMNS="80"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", ENTRY, "audit", str(SAMPLE)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    text = proc.stdout.decode("ascii")  # strict: nothing but ASCII reached the stream
+    assert "159 findings; 15 rules ran, 0 skipped" in text
+    assert "\\u2026" in text  # a cut value, its ellipsis escaped

@@ -138,9 +138,20 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def tolerate_narrow_encodings() -> None:
+    """Under `LC_ALL=C` with `PYTHONUTF8=0`, standard output is ASCII and strict: the first
+    `…` or box line of a summary was a UnicodeEncodeError and exit 70. Characters it cannot
+    hold are written as `\\u2026` escapes instead (reports written as bytes are untouched)."""
+    stream = sys.stdout
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+    if encoding != "utf8" and isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """Console-script entry point."""
     hold_closed_streams()
+    tolerate_narrow_encodings()
     sys.stderr = TolerantWriter(sys.stderr)
     signal.signal(signal.SIGTERM, _terminate)
     try:
