@@ -609,3 +609,17 @@ def test_junit_failure_body_keeps_one_line_per_finding() -> None:
     assert "B-2\\x0a[info] Account nobody: all clear (0 events; fingerprint 0000)\\x202e" in body
     assert not any(line.startswith("[info] Account nobody") for line in body.splitlines())
     assert "\u202e" not in "".join(bodies)
+
+
+def test_sarif_help_uri_is_a_real_uri_or_absent() -> None:
+    """A reference such as `https://evil.example/"><script>` became helpUri as it was: no URI
+    (SARIF's `format: uri`), and a viewer that links it is handed markup."""
+    doc = realistic_document()
+    hostile = 'https://evil.example/"><script>alert(1)</script>'
+    good = "https://example.org/docs/rules#LAM001"
+    doc.run.rules[0] = replace(doc.run.rules[0], references=[hostile, "https:///no-host", good])
+    doc.run.rules[1] = replace(doc.run.rules[1], references=[hostile])
+    rules = json.loads(render("sarif", doc))["runs"][0]["tool"]["driver"]["rules"]
+    by_id = {r["id"]: r for r in rules}
+    assert by_id[doc.run.rules[0].rule_id]["helpUri"] == good
+    assert "helpUri" not in by_id[doc.run.rules[1].rule_id]

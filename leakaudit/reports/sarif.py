@@ -15,9 +15,10 @@ a backslash in a POSIX file name included (`%5C`).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from leakaudit.findings import Evidence, Finding, FindingsDocument, RuleOutcome, format_ts
 from leakaudit.reports import RenderOptions, register
@@ -73,6 +74,15 @@ def artifact_location(source_file: str, base_dir: Path | None) -> dict[str, str]
     # as_posix, not a replace of backslashes: on POSIX a backslash is a character of the name,
     # so `..\..\x.csv` is one file here (%5C), not a path out of the input folder
     return {"uri": _encode(path.as_posix())}
+
+
+# RFC 3986's characters only: a reference like `https://x/"><script>` is no URI, and a
+# viewer that links helpUri must not be handed one (it stays in the rule's references).
+_URI = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+def _is_web_uri(text: str) -> bool:
+    return _URI.fullmatch(text) is not None and bool(urlsplit(text).netloc)
 
 
 def _encode(posix_path: str) -> str:
@@ -143,7 +153,7 @@ def _rule_descriptor(rule: RuleOutcome) -> dict[str, Any]:
             "params": rule.params,
         },
     }
-    urls = [r for r in rule.references if r.startswith(("https://", "http://"))]
+    urls = [r for r in rule.references if _is_web_uri(r)]
     if urls:
         descriptor["helpUri"] = urls[0]
     if rule.skipped_reason:
