@@ -897,11 +897,13 @@ def test_a_report_name_near_the_length_limit_is_written(world: Path, tmp_path: P
     """A 250-byte name is a valid file name, but its temporary file `.{name}.{pid}.tmp` was
     not: the run wrote ok.json, then failed with "File name too long"."""
     long = tmp_path / ("s" * 244 + ".sarif")
+    longer = tmp_path / ("s" * 245 + ".json")  # its own temporary file, not `long`'s
     ok = tmp_path / "ok.json"
-    result = run_cli(["audit", world, "-q", "-o", ok, "-o", long])
+    result = run_cli(["audit", world, "-q", "-o", ok, "-o", long, "-o", longer])
     assert (result.exit_code, result.stderr) == (
         0,
-        f"Wrote {ok} (json).\nWrote {long} (sarif).\n",
+        f"Wrote {ok} (json).\nWrote {long} (sarif).\nWrote {longer} (json).\n",
     )
     assert json.loads(long.read_text())["version"] == "2.1.0"
+    assert json.loads(longer.read_text())["schema"] == "leakaudit.findings/v1"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

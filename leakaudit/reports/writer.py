@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import stat
 import sys
@@ -21,7 +22,8 @@ Target = tuple[str | Path, str | None]  # a file and its format (None: from the 
 
 def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
     """Each target's reporter, checked before any work: an unknown format or extension, a
-    file named twice, a folder, or a file in a folder that is not there is a ConfigError."""
+    file named twice, a folder, a file in a folder that is not there or that refuses new
+    files is a ConfigError."""
     resolved: list[tuple[Path, Reporter]] = []
     seen: set[Path] = set()
     for target, fmt in targets:
@@ -126,12 +128,14 @@ def _land(tmp: Path, path: Path) -> None:
 
 def _temp_path(path: Path) -> Path:
     """The temporary file of a report: beside the file a symlink `path` leads to (so the link
-    stays a link, and a dangling one gets its file), named after it, or shorter when that
-    name would pass the 255-byte limit of a file name."""
+    stays a link, and a dangling one gets its file), named after it, or after a hash of its
+    name when that would pass the 255-byte limit of a file name (all reports are staged
+    before any lands, so two long names in one folder must not share a temporary file)."""
     dest = real_path(path)
     name = f".{dest.name}.{os.getpid()}.tmp"
     if len(os.fsencode(name)) > 255:
-        name = f".leakaudit-report.{os.getpid()}.tmp"
+        digest = hashlib.sha256(os.fsencode(dest.name)).hexdigest()[:16]
+        name = f".leakaudit-report-{digest}.{os.getpid()}.tmp"
     return dest.with_name(name)
 
 
