@@ -387,9 +387,12 @@ def test_a_source_row_returned_once_per_owner_is_one_event():
         f"SELECT o.*, t.owner AS exposure_owner FROM ({rule.query}) AS o "
         "CROSS JOIN (VALUES ('A'), ('Z')) AS t(owner)"
     )
-    twice = replace(pack, rules=[replace(rule, query=per_owner)])
+    # the owner shown in the evidence too, as LAM003 and LAM004 do: still one event
+    shown = [*rule.evidence, "exposure_owner"]
+    twice = replace(pack, rules=[replace(rule, query=per_owner, evidence=shown)])
     with store_with(devices=DEVICES, access_events=ACCESS) as store:
         (f,), _ = run_rules(store, [twice])
+    assert [e.row["exposure_owner"] for e in f.evidence] == ["A", "A", "A"]  # the first
     assert f.event_count == 3
     assert "3 times" in f.reason
     assert [e.source_line for e in f.evidence] == [2, 3, 1]
@@ -400,14 +403,18 @@ def test_a_source_row_returned_once_per_owner_is_one_event():
 
 def test_two_events_at_one_file_and_line_are_two_events():
     """A kept database can hold two versions of one path (a file rewritten in place), whose
-    line 1 is another event in each: they were merged by file and line into one event, the
-    other missing from the evidence, while the reason spanned both times."""
+    line 1 is another event (at another time) in each: they were merged by file and line into
+    one event, the other missing from the evidence, while the reason spanned both times."""
     (pack,) = ACM001
     (rule,) = pack.rules
-    one_line = f"SELECT o.* REPLACE (1 AS _source_line) FROM ({rule.query}) AS o"
+    # lines 1 and 2 (January 3 and 2) as if both were line 1 of two versions of one file
+    one_line = (
+        f"SELECT o.* REPLACE (1 AS _source_line) FROM ({rule.query}) AS o "
+        "WHERE o._source_line IN (1, 2)"
+    )
     rewritten = replace(pack, rules=[replace(rule, query=one_line)])
     with store_with(devices=DEVICES, access_events=ACCESS) as store:
         (f,), _ = run_rules(store, [rewritten])
-    assert f.event_count == 3
-    assert [e.source_line for e in f.evidence] == [1, 1, 1]
-    assert len({json.dumps(e.row, sort_keys=True) for e in f.evidence}) == 3
+    assert f.event_count == 2
+    assert [e.source_line for e in f.evidence] == [1, 1]
+    assert [e.row["media_id"] for e in f.evidence] == ["m1", "m2"]

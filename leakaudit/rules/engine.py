@@ -79,9 +79,10 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
     A source row the SQL returns more than once for one finding (an access exposing two
     owners of a duplicate id is one row per owner) is one event: it counts once in
     `event_count` and shows once in the evidence, while every copy counts for exposure.
-    A copy is the same file and line with the same time and evidence columns: a kept
-    database can hold two versions of one file (rewritten in place, or grown and read
-    again), whose line 2 may be another event, or the same one twice.
+    A copy is the same file and line at the same event time: a kept database can hold two
+    versions of one file (rewritten in place, or grown and read again), whose line 2 may be
+    another event, or the same one twice. (Not the evidence columns: LAM003 and LAM004 show
+    the owner, which differs between the copies of one access.)
     """
     keys = []
     for name in rule.grouping_entities:
@@ -128,14 +129,13 @@ def wrap_rule_sql(rule: Rule, columns: Mapping[str, str]) -> str:
         f"[1:${_LIMIT_PARAM}] AS evidence"
     )
     select = ",\n    ".join([*entity_exprs, *aggregates])
-    evidence = [quote_ident(c) for c in rule.evidence]
-    source_row = ", ".join(
-        [*keys, quote_ident(SOURCE_FILE), quote_ident(SOURCE_LINE), "event_ts", *evidence]
-    )
+    source_row = ", ".join([*keys, quote_ident(SOURCE_FILE), quote_ident(SOURCE_LINE), "event_ts"])
+    # Of the copies of one source row, the evidence shows the first by these columns.
+    order = ", ".join(f"{quote_ident(c)} NULLS FIRST" for c in rule.evidence) or "event_ts"
     return (
         f"WITH offending AS (\n{without_final_semicolon(rule.query)}\n),\n"
         f"numbered AS (\n    SELECT *, row_number() OVER "
-        f"(PARTITION BY {source_row}) = 1 AS {_FIRST_COPY}\n"
+        f"(PARTITION BY {source_row} ORDER BY {order}) = 1 AS {_FIRST_COPY}\n"
         f"    FROM offending\n)\n"
         f"SELECT\n    {select}\nFROM numbered\nGROUP BY ALL"
     )
