@@ -160,12 +160,10 @@ _LOCK_HELD = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 def _lock_holder(exc: duckdb.Error) -> str | None:
     """Who holds the file ('PID 7285, python3.11') when `exc` says another process does."""
-    if not isinstance(exc, duckdb.IOException) or "Could not set lock on file" not in str(exc):
-        return None
-    m = _LOCK_HELD.search(str(exc))
-    if m is None:
-        return "PID unknown"
-    return f"PID {m.group(2)}, {os.path.basename(m.group(1))}"
+    # Only DuckDB's "held by" wording: "Could not set lock on file …: No locks available"
+    # (NFS mounted nolock) is no other process, and a retry on 75 would never end.
+    m = _LOCK_HELD.search(str(exc)) if isinstance(exc, duckdb.IOException) else None
+    return f"PID {m.group(2)}, {os.path.basename(m.group(1))}" if m else None
 
 
 def _spill_folder() -> str:

@@ -907,3 +907,16 @@ def test_a_report_name_near_the_length_limit_is_written(world: Path, tmp_path: P
     assert json.loads(long.read_text())["version"] == "2.1.0"
     assert json.loads(longer.read_text())["schema"] == "leakaudit.findings/v1"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_lock_that_fails_for_another_reason_is_no_busy_database() -> None:
+    """Without DuckDB's "held in … (PID N)" no other process is known to hold the file: exit 75
+    would have a scheduler retry forever."""
+    from leakaudit.store import _lock_holder
+
+    held = (
+        'IO Error: Could not set lock on file "x": Conflicting lock is held in /usr/bin/x (PID 7)'
+    )
+    assert _lock_holder(duckdb.IOException(held)) == "PID 7, x"
+    other = 'IO Error: Could not set lock on file "x": No locks available'
+    assert _lock_holder(duckdb.IOException(other)) is None

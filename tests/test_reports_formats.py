@@ -618,7 +618,7 @@ def test_sarif_help_uri_is_a_real_uri_or_absent() -> None:
     hostile = 'https://evil.example/"><script>alert(1)</script>'
     good = "https://example.org/docs/rules#LAM001"
     doc.run.rules[0] = replace(doc.run.rules[0], references=[hostile, "https:///no-host", good])
-    doc.run.rules[1] = replace(doc.run.rules[1], references=[hostile])
+    doc.run.rules[1] = replace(doc.run.rules[1], references=[hostile, "https://[tracker/ACM-1"])
     rules = json.loads(render("sarif", doc))["runs"][0]["tool"]["driver"]["rules"]
     by_id = {r["id"]: r for r in rules}
     assert by_id[doc.run.rules[0].rule_id]["helpUri"] == good

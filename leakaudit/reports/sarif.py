@@ -82,7 +82,12 @@ _URI = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 def _is_web_uri(text: str) -> bool:
-    return _URI.fullmatch(text) is not None and bool(urlsplit(text).netloc)
+    if _URI.fullmatch(text) is None:
+        return False
+    try:
+        return bool(urlsplit(text).netloc)
+    except ValueError:  # `https://[tracker/1`: an unclosed IPv6 bracket
+        return False
 
 
 def _encode(posix_path: str) -> str:
