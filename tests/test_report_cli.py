@@ -419,3 +419,16 @@ def test_a_report_through_a_symlink_writes_its_file_and_keeps_the_link(
     assert (result.exit_code, result.stderr) == (0, f"Wrote {link} (json).\n")
     assert link.is_symlink() and link.resolve() == real
     assert real.read_bytes() == saved.read_bytes()
+
+
+def test_a_file_planted_at_a_temporary_name_is_not_written_through(runner, saved, tmp_path):
+    """The temporary file was `.{name}.{pid}.tmp`, written through a symlink planted there:
+    the report landed in the link's target and the report's own path became the link."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    (tmp_path / f".c.json.{os.getpid()}.tmp").symlink_to(victim)
+    out = tmp_path / "c.json"
+    result = runner.invoke(cli, ["report", str(saved), "-o", str(out)])
+    assert (result.exit_code, result.stderr) == (0, f"Wrote {out} (json).\n")
+    assert victim.read_text() == "keep\n"
+    assert not out.is_symlink() and out.read_bytes() == saved.read_bytes()

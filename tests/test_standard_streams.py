@@ -224,3 +224,15 @@ def test_an_ascii_locale_is_no_internal_error(tmp_path: Path) -> None:
     text = proc.stdout.decode("ascii")  # strict: nothing but ASCII reached the stream
     assert "159 findings; 15 rules ran, 0 skipped" in text
     assert "\\u2026" in text  # a cut value, its ellipsis escaped
+
+
+def test_with_standard_output_closed_a_report_into_dev_null_passes(tmp_path: Path) -> None:
+    """Descriptor 1 is held on /dev/null, so `-o /dev/null` looked like the closed stream."""
+    assert _shell_stderr(f'audit "{SAMPLE}" -q --format json -o /dev/null >&-', tmp_path) == (
+        0,
+        "Wrote /dev/null (json).\n",
+    )
+    assert _shell_stderr(f'audit "{SAMPLE}" -q --format json -o /dev/stdout >&-', tmp_path) == (
+        2,
+        CLOSED_LINE,
+    )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
+import secrets
 import stat
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +18,7 @@ from leakaudit.reports import RenderOptions, Reporter, renderer_for
 from leakaudit.reports.terminal import terminal_text
 
 Target = tuple[str | Path, str | None]  # a file and its format (None: from the extension)
+_STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def resolve_targets(targets: Sequence[Target]) -> list[tuple[Path, Reporter]]:
@@ -57,12 +58,9 @@ def _refuse_unwritable_place(path: Path) -> None:
 
 
 def _probe(path: Path) -> None:
-    """Create and remove the report's temporary file now, as the write will later."""
-    tmp = _temp_path(path)
+    """Create and remove a temporary file beside the report now, as the write will later."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another run of this pid's name, long gone: the write replaces it
-        return
+        tmp, fd = _new_temp_file(path)
     except OSError as exc:
         raise _cannot_write(path, exc.strerror or str(exc)) from exc
     os.close(fd)
@@ -93,6 +91,10 @@ def _stage(path: Path, data: bytes) -> Path | None:
     try:
         target = _stat(path)
         standard = _standard_stream(target)
+        if getattr(standard, "closed_at_start", False) and str(path) not in _STDOUT_NAMES:
+            # `>&-` holds descriptor 1 on the null device: `-o /dev/null` is that device,
+            # not the closed standard output, and is written into like any device.
+            standard = None
         if standard is not None:
             # /dev/stdout while the shell redirects it to a file: that file is regular, but
             # renaming over the path would replace /dev/stdout itself, and opening it anew
@@ -107,9 +109,10 @@ def _stage(path: Path, data: bytes) -> Path | None:
             with open(path, "wb") as out:
                 out.write(_for_terminal(data) if out.isatty() else data)
             return None
-        tmp = _temp_path(path)
+        tmp, fd = _new_temp_file(path)
         try:
-            tmp.write_bytes(data)
+            with open(fd, "wb") as out:
+                out.write(data)
         except BaseException:  # a Ctrl-C too: no stray temporary file
             _discard(tmp)
             raise
@@ -126,17 +129,20 @@ def _land(tmp: Path, path: Path) -> None:
         raise _cannot_write(path, exc.strerror or str(exc)) from exc
 
 
-def _temp_path(path: Path) -> Path:
-    """The temporary file of a report: beside the file a symlink `path` leads to (so the link
-    stays a link, and a dangling one gets its file), named after it, or after a hash of its
-    name when that would pass the 255-byte limit of a file name (all reports are staged
-    before any lands, so two long names in one folder must not share a temporary file)."""
+def _new_temp_file(path: Path) -> tuple[Path, int]:
+    """A new temporary file for a report, open for writing: beside the file a symlink `path`
+    leads to (so the link stays a link, and a dangling one gets its file), with a random
+    name made with O_EXCL, so no file or symlink planted there is written through, and two
+    runs (or two containers that are both PID 1) never share one. Its mode is the umask's,
+    as the report's own would be."""
     dest = real_path(path)
-    name = f".{dest.name}.{os.getpid()}.tmp"
-    if len(os.fsencode(name)) > 255:
-        digest = hashlib.sha256(os.fsencode(dest.name)).hexdigest()[:16]
-        name = f".leakaudit-report-{digest}.{os.getpid()}.tmp"
-    return dest.with_name(name)
+    stem = os.fsencode(dest.name)[:200].decode("utf-8", errors="ignore")  # 255-byte names
+    while True:
+        tmp = dest.with_name(f".{stem}.{secrets.token_hex(8)}.tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
 
 
 def _discard(tmp: Path) -> None:
@@ -211,7 +217,8 @@ def write_reports(
     Then every report file is written to a temporary file beside it, and only when all are
     there are they renamed over their targets: a full disk or a folder that refuses files
     leaves last night's reports as they were, none replaced, rather than a fresh JSON beside
-    a stale SARIF. (A standard stream or device is written as its turn comes.) `on_written`
+    a stale SARIF (a rename failing after others landed can still leave a mix). A standard
+    stream or device is written as its turn comes. `on_written`
     hears of each report as it lands, so after a failure the caller can say which exist.
     Renderer warnings (e.g. SARIF's result cap) are appended to `options.warnings`.
     """
