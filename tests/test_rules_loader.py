@@ -799,14 +799,26 @@ def test_a_pack_in_a_hidden_folder_is_still_hashed(tmp_path):
     assert pack_sha256(pack) != before
 
 
+def test_a_control_character_in_a_rule_file_is_one_line_at_its_line(tmp_path):
+    """libyaml's reader names a character position only, over two lines of text."""
+    pack = copy_acme(tmp_path)
+    edit(pack / "ACM001.yml", "title: An account", "title: An \x01account")
+    assert problems_of(pack) == [
+        f"{pack}/ACM001.yml:2: invalid YAML: unacceptable character #x0001: control "
+        "characters are not allowed"
+    ]
+
+
 @pytest.mark.parametrize("name", ["ACM001.yml", "pack.yml"])
 @pytest.mark.parametrize(
     ("nesting", "line"),
     [
         ("x: " + "[" * 250 + "]" * 250 + "\n", 1),
+        # libyaml's own limit (1000) meets these first: worded as ours
+        ("x: " + "[" * 1100 + "]" * 1100 + "\n", 1),
         ("x:\n" + "".join("  " * i + "-\n" for i in range(250)), 65),
     ],
-    ids=["flow", "block"],
+    ids=["flow", "flow past libyaml's limit", "block"],
 )
 def test_deeply_nested_yaml_is_a_problem(tmp_path, name, nesting, line):
     """About 250 levels of `[` were a RecursionError: a traceback and exit 70."""

@@ -236,3 +236,19 @@ def test_with_standard_output_closed_a_report_into_dev_null_passes(tmp_path: Pat
         2,
         CLOSED_LINE,
     )
+
+
+def test_an_audit_without_an_html_report_does_not_import_matplotlib(tmp_path: Path) -> None:
+    """matplotlib cost every `-o` run ~0.5 s and warned about its cache folder (HOME)."""
+    code = (
+        "import sys; from leakaudit.cli.main import main\n"
+        "try:\n    main()\n"
+        "finally:\n    print('matplotlib' in sys.modules, file=sys.stderr)"
+    )
+    out = tmp_path / "f.sarif"
+    proc = _run(["audit", str(SAMPLE), "-q", "-o", str(out)], code=code, capture_output=True)
+    assert proc.stderr.decode().splitlines()[-1] == "False", proc.stderr
+    html = _run(
+        ["audit", str(SAMPLE), "-q", "-o", str(tmp_path / "r.html")], code=code, capture_output=True
+    )
+    assert html.stderr.decode().splitlines()[-1] == "True"  # the check can see it

@@ -183,6 +183,21 @@ def _unreadable(path: Path, exc: OSError | UnicodeDecodeError, what: str = "file
     return Problem(str(path), None, f"cannot read the {what}: {reason}")
 
 
+def _yaml_problem(path: Path, text: str, exc: yaml.YAMLError) -> Problem:
+    """One line at the line it names. A ReaderError (a control character) has only a
+    character position; libyaml's own depth limit, met in flow `[[[…` before the events reach
+    MAX_YAML_DEPTH, is worded as ours."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    reason = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        reason = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+    elif "maximum nesting depth" in reason:
+        reason = f"nested too deeply (more than {MAX_YAML_DEPTH} levels)"
+    return Problem(str(path), line, f"invalid YAML: {reason}")
+
+
 def read_yaml(path: Path, problems: list[Problem]) -> Any:
     """Parse one YAML file; syntax errors and duplicate keys become problems, never raise."""
     try:
@@ -202,10 +217,7 @@ def read_yaml(path: Path, problems: list[Problem]) -> Any:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(Problem(str(path), line, f"invalid YAML: {reason}"))
+        problems.append(_yaml_problem(path, text, exc))
         return None
     problems.extend(Problem(str(path), line, msg) for line, msg in loader.duplicates)
     return data
