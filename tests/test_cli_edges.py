@@ -920,3 +920,14 @@ def test_a_lock_that_fails_for_another_reason_is_no_busy_database() -> None:
     assert _lock_holder(duckdb.IOException(held)) == "PID 7, x"
     other = 'IO Error: Could not set lock on file "x": No locks available'
     assert _lock_holder(duckdb.IOException(other)) is None
+
+
+def test_a_progress_label_keeps_the_file_name_and_whole_escapes() -> None:
+    """rich cut a long label to its column, through an escape: `\\x1…`."""
+    from leakaudit.cli.progress import LABEL_CHARS, bar_label
+
+    tail = "/access\x1b[2J.csv"
+    label = bar_label("logs/" + "d" * 60 + tail)
+    kept = LABEL_CHARS - 1 - len(tail)  # the ellipsis, then the path's end
+    assert label == "…" + "d" * kept + "/access\\x1b[2J.csv"
+    assert bar_label("devices.csv") == "devices.csv"

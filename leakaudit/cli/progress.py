@@ -15,6 +15,17 @@ from rich.progress import Progress as RichProgress
 from leakaudit.cli.common import safe
 from leakaudit.progress import Progress, SilentProgress
 
+LABEL_CHARS = 40  # of a bar's label: beside the bar and its numbers in 80 columns
+
+
+def bar_label(task: str) -> str:
+    """A bar's label: a long one (a file path) keeps its end, the file's name, and is cut
+    before its control characters are escaped, never through an escape (`\\x1…`), as
+    rich's own cut to the column's width did."""
+    if len(task) > LABEL_CHARS:
+        task = "…" + task[-(LABEL_CHARS - 1) :]
+    return safe(task)
+
 
 class BarProgress:
     """One bar per file, in bytes; removed when the file is done."""
@@ -33,7 +44,7 @@ class BarProgress:
 
     def start(self, task: str, total: int | None = None) -> None:
         self._bar.start()
-        self._task = self._bar.add_task(safe(task), total=total)  # type: ignore[assignment]
+        self._task = self._bar.add_task(bar_label(task), total=total)  # type: ignore[assignment]
 
     def advance(self, amount: int) -> None:
         if self._task is not None:
