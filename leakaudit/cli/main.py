@@ -70,11 +70,14 @@ class TolerantWriter(io.TextIOBase):
 CLOSED_AT_START = "it was closed when leakaudit started (>&-)"
 
 
+def _refuse(data: str | bytes) -> int:
+    if data:
+        raise OSError(errno.EBADF, CLOSED_AT_START)
+    return 0
+
+
 class _ClosedBytes:
-    def write(self, data: bytes) -> int:
-        if data:
-            raise OSError(errno.EBADF, CLOSED_AT_START)
-        return 0
+    write = staticmethod(_refuse)
 
     def flush(self) -> None:
         pass
@@ -88,9 +91,7 @@ class ClosedStdout(io.TextIOBase):
     closed_at_start = True  # the report writer's sign: `-o /dev/null` is not this stream
 
     def write(self, text: str) -> int:
-        if text:
-            raise OSError(errno.EBADF, CLOSED_AT_START)
-        return 0
+        return _refuse(text)
 
     def writable(self) -> bool:
         return True

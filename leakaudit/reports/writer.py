@@ -49,10 +49,9 @@ def _refuse_unwritable_place(path: Path) -> None:
         problem = errno.ENOENT
     elif folder is not None and not stat.S_ISDIR(folder.st_mode):
         problem = errno.ENOTDIR
-    elif target is None or stat.S_ISREG(target.st_mode):
-        _probe(path)  # a folder that refuses files (permissions, a read-only mount)
-        return
     else:
+        if target is None or stat.S_ISREG(target.st_mode):
+            _probe(path)  # a folder that refuses files (permissions, a read-only mount)
         return
     raise _cannot_write(path, os.strerror(problem))
 
@@ -218,9 +217,9 @@ def write_reports(
     there are they renamed over their targets: a full disk or a folder that refuses files
     leaves last night's reports as they were, none replaced, rather than a fresh JSON beside
     a stale SARIF (a rename failing after others landed can still leave a mix). A standard
-    stream or device is written as its turn comes. `on_written`
-    hears of each report as it lands, so after a failure the caller can say which exist.
-    Renderer warnings (e.g. SARIF's result cap) are appended to `options.warnings`.
+    stream or device is written as its turn comes. `on_written` hears of each report as it
+    lands, so after a failure the caller can say which exist. Renderer warnings (e.g.
+    SARIF's result cap) are appended to `options.warnings`.
     """
     resolved = resolve_targets(targets)
     rendered = [(path, reporter, reporter.render(doc, options)) for path, reporter in resolved]

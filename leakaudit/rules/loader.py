@@ -66,6 +66,7 @@ _ID_FORM = "start with a letter and hold only letters, digits, '_', '.' and '-'"
 # Far deeper than any rule file; PyYAML composes recursively, and ~250 levels of `[` would
 # otherwise end in a RecursionError instead of a problem at the file.
 MAX_YAML_DEPTH = 64
+_TOO_DEEP = f"nested too deeply (more than {MAX_YAML_DEPTH} levels)"
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def _yaml_problem(path: Path, text: str, exc: yaml.YAMLError) -> Problem:
         line = text.count("\n", 0, exc.position) + 1
         reason = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
     elif "maximum nesting depth" in reason:
-        reason = f"nested too deeply (more than {MAX_YAML_DEPTH} levels)"
+        reason = _TOO_DEEP
     return Problem(str(path), line, f"invalid YAML: {reason}")
 
 
@@ -207,8 +208,7 @@ def read_yaml(path: Path, problems: list[Problem]) -> Any:
         return None
     try:
         if (line := _too_deep_at(text)) is not None:
-            message = f"invalid YAML: nested too deeply (more than {MAX_YAML_DEPTH} levels)"
-            problems.append(Problem(str(path), line, message))
+            problems.append(Problem(str(path), line, f"invalid YAML: {_TOO_DEEP}"))
             return None
         loader = _LineLoader(text)
         loader.duplicates = []
